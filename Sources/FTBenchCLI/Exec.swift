@@ -1,0 +1,127 @@
+import ArgumentParser
+import GuestVM
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a guest program alone (no replication) and print its output.",
+        discussion: """
+            Inputs are real: the host clock for rdclock, a seeded generator for rdrand, a timer \
+            in host time, and for programs that post a DMA buffer (kvstore) a client that sends \
+            --requests requests, one at a time. Text outputs are printed as they come; binary \
+            outputs (kvstore replies) are counted.
+            """)
+
+    @Argument(help: "A built-in program (see `ftbench list`) or an assembly file.")
+    var program: String
+
+    @Option(help: "Number of vCPUs (default: the program's .vcpus, else 1).")
+    var vcpus: Int?
+
+    @Option(help: "Guest memory size, e.g. 4M or 16MiB (default: the program's .memory, else 4 MiB).")
+    var memory: String?
+
+    @Option(help: "Instructions per vCPU slice before the next vCPU runs and events are injected.")
+    var quantum: UInt64 = 100_000
+
+    @Option(help: "Seed for rdrand and for the synthetic client's requests (default: random).")
+    var seed: UInt64?
+
+    @Option(help: "Requests the synthetic client sends to a program that posts a DMA buffer.")
+    var requests: Int = 100_000
+
+    @Flag(help: "Print instructions executed, wall seconds, ns per instruction and guest MIPS.")
+    var stats = false
+
+    func validate() throws {
+        if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
+        if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
+        if quantum == 0 { throw ValidationError("--quantum must be positive") }
+        if requests < 0 { throw ValidationError("--requests must not be negative, got \(requests)") }
+    }
+
+    func run() throws {
+        let loaded = try ProgramLoader.load(program)
+        let machine: Machine
+        do {
+            machine = try Machine(program: loaded.program, vcpus: vcpus ?? loaded.program.preferredVCPUs,
+                                  memorySize: memory.flatMap(parseByteSize))
+        } catch {
+            throw CLIError("\(program): \(error)")
+        }
+        let seed = self.seed ?? UInt64.random(in: .min ... .max)
+        var printer = OutputPrinter()
+        var driver = StandaloneDriver(
+            requests: Self.clientRequests(count: requests, seed: seed), seed: seed,
+            onOutput: { printer.take($0) })
+        let start = monotonicNanos()
+        let summary: RunSummary
+        do {
+            summary = try machine.drive(&driver, quantum: quantum)
+        } catch {
+            throw CLIError("\(program): \(error)")
+        }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        printer.finish()
+        guard stats else { return }
+        let instructions = summary.totalInstructions
+        let ns = instructions > 0 ? seconds * 1e9 / Double(instructions) : 0
+        print("""
+            --- \(loaded.program.name): \(machine.vcpuCount) vCPU(s), seed \(seed)
+            instructions      \(instructions)
+            wall seconds      \(formatted(seconds, 4))
+            ns/instruction    \(formatted(ns, 3))
+            guest MIPS        \(formatted(seconds > 0 ? Double(instructions) / seconds / 1e6 : 0, 1))
+            outputs           \(summary.outputs) (\(summary.outputBytes) bytes)
+            requests sent     \(driver.requestsSent)
+            timer ticks       \(driver.timerTicks)
+            state hash        \(hex(summary.stateHash))
+            """)
+    }
+
+    /// The synthetic client's requests: half GETs, half PUTs over 10,000 keys.
+    static func clientRequests(count: Int, seed: UInt64) -> [[UInt8]] {
+        var rng = SplitMix64(seed: seed ^ 0xC1E7)
+        return (0..<count).map { i in
+            let key = rng.next() % 10_000 + 1
+            let op: KVStoreProtocol.Operation = rng.next() & 1 == 0 ? .get : .put
+            return KVStoreProtocol.request(seq: UInt64(i + 1), op: op, key: key, value: rng.next())
+        }
+    }
+}
+
+/// Prints text outputs as they come and counts binary ones.
+struct OutputPrinter {
+    private var binaryOutputs = 0
+    private var binaryBytes = 0
+
+    mutating func take(_ bytes: UnsafeRawBufferPointer) {
+        let isText = bytes.allSatisfy { $0 == 0x0A || $0 == 0x09 || ($0 >= 0x20 && $0 < 0x7F) }
+        if isText {
+            print(String(decoding: bytes, as: UTF8.self), terminator: "")
+        } else {
+            binaryOutputs += 1
+            binaryBytes += bytes.count
+        }
+    }
+
+    func finish() {
+        if binaryOutputs > 0 { print("(\(binaryOutputs) binary outputs, \(binaryBytes) bytes)") }
+    }
+}
+
+func formatted(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = String(rounded)
+    if let dot = text.firstIndex(of: ".") {
+        let have = text.distance(from: dot, to: text.endIndex) - 1
+        if have < decimals { text += String(repeating: "0", count: decimals - have) }
+    }
+    return text
+}
+
+func hex(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// The `ftbench` command line. Only this module knows about argument parsing.
+public struct FTBench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ftbench",
+        abstract: "Measure what it costs to keep a backup VM in lockstep with a primary (VMware FT style).",
+        version: "0.1.0",
+        subcommands: [Exec.self, Asm.self, List.self, ISA.self]
+    )
+
+    public init() {}
+}
+
+/// A failure the user can act on, printed as one line ("Error: ...") with a non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,66 @@
+/// Flat, little-endian guest memory.
+///
+/// Ownership: the instance owns one zero-filled, 64-byte-aligned allocation of `size` bytes for
+/// its whole life and frees it in `deinit`; `base` never changes, so the interpreter copies it
+/// into a local for the duration of a run. Not thread-safe: the vCPUs of one machine run on one
+/// host thread at a time (see `Machine`), so plain loads and stores suffice and guest atomics are
+/// atomic with respect to the other vCPUs by construction.
+public final class GuestMemory {
+    public let size: Int
+    let base: UnsafeMutableRawPointer
+
+    init(size: Int) {
+        self.size = size
+        base = .allocate(byteCount: size, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Whether `[address, address + count)` lies inside guest memory.
+    public func contains(address: UInt64, count: UInt64) -> Bool {
+        address <= UInt64(size) && count <= UInt64(size) - address
+    }
+
+    /// Copies `bytes` to `address`; false (and nothing written) if the range is outside memory.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer, at address: UInt64) -> Bool {
+        guard contains(address: address, count: UInt64(bytes.count)) else { return false }
+        if let source = bytes.baseAddress {
+            (base + Int(address)).copyMemory(from: source, byteCount: bytes.count)
+        }
+        return true
+    }
+
+    @discardableResult
+    public func write(_ bytes: [UInt8], at address: UInt64) -> Bool {
+        bytes.withUnsafeBytes { write($0, at: address) }
+    }
+
+    /// Lends the bytes `[address, address + count)` without copying; nil if outside memory.
+    public func withBytes<R>(at address: UInt64, count: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        guard contains(address: address, count: count) else { return nil }
+        return try body(UnsafeRawBufferPointer(start: base + Int(address), count: Int(count)))
+    }
+
+    public func bytes(at address: UInt64, count: UInt64) -> [UInt8]? {
+        withBytes(at: address, count: count) { Array($0) }
+    }
+
+    public func load64(at address: UInt64) -> UInt64? {
+        guard contains(address: address, count: 8) else { return nil }
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: Int(address), as: UInt64.self))
+    }
+
+    @discardableResult
+    public func store64(_ value: UInt64, at address: UInt64) -> Bool {
+        guard contains(address: address, count: 8) else { return false }
+        base.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: UInt64.self)
+        return true
+    }
+
+    /// Folds the whole memory into `hasher`.
+    func hash(into hasher: inout StateHasher) {
+        hasher.combine(bytes: UnsafeRawBufferPointer(start: base, count: size))
+    }
+}

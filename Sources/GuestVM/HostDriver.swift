@@ -1,0 +1,82 @@
+/// What a host supplies to a running machine: every input that is not a function of the guest's
+/// own state. The standalone runner answers with the real clock, a random generator, a wall-clock
+/// timer and a synthetic client; the script driver answers from a recorded `EventScript`; later
+/// the primary VMM answers like the standalone runner and logs every answer, and the backup
+/// answers from the log.
+public protocol HostDriver {
+    /// The latest instruction count at which `vcpu`'s next slice must stop, given that the slice
+    /// would otherwise run from `count` to `quantumEnd`. A driver that knows of an event due
+    /// earlier on this vCPU returns its position.
+    mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) -> UInt64
+    /// Called at the start of each slice of `vcpu` (instruction count `count`): raise interrupts
+    /// and deliver DMA that is due now. Events enter the guest only here, at exact counts.
+    mutating func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws
+    /// The value for a `clockRead` or `randomRead` exit that has just retired at `count`.
+    mutating func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64
+    /// An output the guest produced with `out` (retired at `count`).
+    mutating func output(_ bytes: UnsafeRawBufferPointer, vcpu: Int, count: UInt64) throws
+    /// Every vCPU that has not halted is waiting for an interrupt: block until an event can be
+    /// injected and return true, or return false if none will ever come (the run ends).
+    mutating func idle(_ machine: Machine) throws -> Bool
+}
+
+/// What a driven run did.
+public struct RunSummary: Equatable, Sendable {
+    /// Instructions retired per vCPU.
+    public var instructions: [UInt64]
+    public var outputs: Int
+    public var outputBytes: Int
+    /// A hash over every output in order: equal on a primary and its faithful backup.
+    public var outputHash: UInt64
+    public var stateHash: UInt64
+
+    public var totalInstructions: UInt64 { instructions.reduce(0, +) }
+}
+
+extension Machine {
+    /// Runs the machine to completion (every vCPU halted, or idle with no event to come).
+    ///
+    /// Scheduling is deterministic: vCPUs take turns in index order, each running a slice of up to
+    /// `quantum` instructions, ended early by `wfi`, `halt` or the driver's `sliceEnd`. Events are
+    /// injected only at slice starts. A recording driver therefore only ever places events at
+    /// positions that the same loop, replaying, stops at again.
+    public func drive<D: HostDriver>(_ driver: inout D, quantum: UInt64 = 100_000) throws -> RunSummary {
+        precondition(quantum > 0, "quantum must be positive")
+        var outputs = 0, outputBytes = 0
+        var outputHasher = StateHasher()
+        while !allHalted {
+            for vcpu in 0..<vcpuCount where !isHalted(vcpu: vcpu) {
+                try driver.injectEvents(into: self, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
+                if isWaiting(vcpu: vcpu) { continue }
+                let start = instructionCount(vcpu: vcpu)
+                let (quantumEnd, overflow) = start.addingReportingOverflow(quantum)
+                let end = driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
+                slice: while true {
+                    let exit = run(vcpu: vcpu, until: end)
+                    switch exit {
+                    case .reachedLimit, .halted, .waitingForInterrupt:
+                        break slice
+                    case .clockRead(let register), .randomRead(let register):
+                        let value = try driver.value(for: exit, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
+                        setRegister(register, to: value, vcpu: vcpu)
+                    case .output(let address, let length):
+                        try memory.withBytes(at: address, count: length) { bytes in
+                            outputHasher.combine(bytes: bytes)
+                            try driver.output(bytes, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
+                        }
+                        outputs += 1
+                        outputBytes += Int(length)
+                    case .fault(let fault):
+                        throw fault
+                    }
+                }
+            }
+            let runnable = (0..<vcpuCount).contains { !isHalted(vcpu: $0) && !isWaiting(vcpu: $0) }
+            if !runnable, !allHalted, try !driver.idle(self) { break }
+        }
+        return RunSummary(
+            instructions: (0..<vcpuCount).map { instructionCount(vcpu: $0) },
+            outputs: outputs, outputBytes: outputBytes, outputHash: outputHasher.finalize(),
+            stateHash: stateHash())
+    }
+}

@@ -1,0 +1,395 @@
+/// The interpreter: switch-threaded dispatch over pre-decoded 16-byte instructions.
+///
+/// Design, with the figures that chose it (MACHINE-NOTES.md, ns per guest instruction on this
+/// machine, fib / sieve): a `switch` over compact instructions with the register file, code and
+/// memory behind unsafe pointers held in locals for the whole run measured ~1.3-2.0 / 1.35;
+/// Swift arrays in the loop 5.5 / 3.0; closures as handlers 8.9 / 12.4; call-threading 3.5 / 2.1.
+/// Swift does not guarantee tail calls, so a tail-calling handler chain is not an option in pure
+/// Swift; LLVM turns this loop's switch into a jump table with the dispatch replicated at the end
+/// of the handlers, which is what threaded code achieves.
+///
+/// Exact instruction counting: the loop never counts single instructions. A straight-line run
+/// (a basic block) retires as a whole when its final transfer executes (`retired += pc - runStart`),
+/// and the budget is compared there. `run(until:)` lets a run start unchecked only while more than
+/// the longest block remains, steps block by block near the limit, and for the last partial
+/// block plants a `breakpoint` at the exact stopping instruction.
+extension Machine {
+    /// Runs `vcpu` until exactly `limit` instructions have retired on it (counted from the start
+    /// of the machine), or until an earlier exit. Re-entering after an exit continues where it
+    /// stopped.
+    public func run(vcpu: Int, until limit: UInt64) -> Exit {
+        let cpu = cpus[vcpu]
+        let code = cpu.code
+        while true {
+            if let fault = cpu.fault { return .fault(fault) }
+            if cpu.halted { return .halted }
+            if cpu.waiting {
+                if cpu.pending == 0 { return .waitingForInterrupt }
+                cpu.waiting = false
+            }
+            if cpu.interruptsEnabled, cpu.pending != 0 {
+                guard let target = takeInterrupt(cpu, returnTo: cpu.pc) else { return .fault(cpu.fault!) }
+                cpu.pc = target
+            }
+            guard cpu.retired < limit else { return .reachedLimit }
+            let remaining = limit - cpu.retired
+            let outcome: LoopOutcome
+            if remaining > UInt64(code.maxBlock) {
+                outcome = execute(cpu, softLimit: limit - UInt64(code.maxBlock))
+            } else if UInt64(code.blockLength[cpu.pc]) <= remaining {
+                outcome = execute(cpu, softLimit: cpu.retired + 1)
+            } else {
+                let stop = cpu.pc + Int(remaining)
+                let original = code.instructions[stop]
+                code.instructions[stop] = Instruction(.breakpoint)
+                outcome = execute(cpu, softLimit: .max)
+                code.instructions[stop] = original
+            }
+            switch outcome {
+            case .budget:
+                continue
+            case .exit(.waitingForInterrupt):
+                continue  // the top of the loop decides whether it really waits
+            case .exit(let exit):
+                return exit
+            }
+        }
+    }
+
+    /// Enters the interrupt handler: saves the return point, disables interrupts, and returns
+    /// the vector, or records a fault if the guest has none.
+    func takeInterrupt(_ cpu: VCPUState, returnTo pc: Int) -> Int? {
+        let pending = cpu.pending
+        let line = UInt8(pending.trailingZeroBitCount)
+        guard cpu.vector >= 0 else {
+            cpu.fault = GuestFault(kind: .noInterruptVector, vcpu: cpu.index, pc: pc, instructionCount: cpu.retired)
+            return nil
+        }
+        cpu.pending = pending & ~(1 << line)
+        cpu.savedPC = pc
+        cpu.cause = UInt64(line)
+        cpu.interruptsEnabled = false
+        return cpu.vector
+    }
+
+    enum LoopOutcome {
+        /// `retired` reached the soft limit at the end of a block.
+        case budget
+        case exit(Exit)
+    }
+
+    // The handlers below are written out rather than generated through closures or generics:
+    // each must compile to a few host instructions in this one function (see the type comment).
+    // swiftlint:disable:next function_body_length cyclomatic_complexity
+    func execute(_ cpu: VCPUState, softLimit: UInt64) -> LoopOutcome {
+        let code = UnsafePointer(cpu.code.instructions)
+        let codeCount = cpu.code.count
+        let r = cpu.registers
+        let mem = memory.base
+        let memSize = UInt64(memory.size)
+        let limit1 = memSize &- 1, limit2 = memSize &- 2, limit4 = memSize &- 4, limit8 = memSize &- 8
+        var ip = code + cpu.pc
+        var runStart = ip
+        var retired = cpu.retired
+
+        while true {
+            switch ip.pointee.op {
+            case .li:
+                r[ip.d] = UInt64(bitPattern: ip.imm); ip += 1
+            case .mov:
+                r[ip.d] = r[ip.a]; ip += 1
+            case .nop:
+                ip += 1
+            case .add:
+                r[ip.d] = r[ip.a] &+ r[ip.b]; ip += 1
+            case .sub:
+                r[ip.d] = r[ip.a] &- r[ip.b]; ip += 1
+            case .mul:
+                r[ip.d] = r[ip.a] &* r[ip.b]; ip += 1
+            case .divu, .divs, .remu, .rems:
+                let b = r[ip.b]
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                r[ip.d] = Self.divide(ip.pointee.op, r[ip.a], b); ip += 1
+            case .and:
+                r[ip.d] = r[ip.a] & r[ip.b]; ip += 1
+            case .or:
+                r[ip.d] = r[ip.a] | r[ip.b]; ip += 1
+            case .xor:
+                r[ip.d] = r[ip.a] ^ r[ip.b]; ip += 1
+            case .shl:
+                r[ip.d] = r[ip.a] &<< (r[ip.b] & 63); ip += 1
+            case .shr:
+                r[ip.d] = r[ip.a] &>> (r[ip.b] & 63); ip += 1
+            case .sar:
+                r[ip.d] = UInt64(bitPattern: Int64(bitPattern: r[ip.a]) &>> Int64(r[ip.b] & 63)); ip += 1
+            case .slt:
+                r[ip.d] = Int64(bitPattern: r[ip.a]) < Int64(bitPattern: r[ip.b]) ? 1 : 0; ip += 1
+            case .sltu:
+                r[ip.d] = r[ip.a] < r[ip.b] ? 1 : 0; ip += 1
+            case .addi:
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+            case .muli:
+                r[ip.d] = r[ip.a] &* UInt64(bitPattern: ip.imm); ip += 1
+            case .andi:
+                r[ip.d] = r[ip.a] & UInt64(bitPattern: ip.imm); ip += 1
+            case .ori:
+                r[ip.d] = r[ip.a] | UInt64(bitPattern: ip.imm); ip += 1
+            case .xori:
+                r[ip.d] = r[ip.a] ^ UInt64(bitPattern: ip.imm); ip += 1
+            case .shli:
+                r[ip.d] = r[ip.a] &<< UInt64(ip.imm); ip += 1
+            case .shri:
+                r[ip.d] = r[ip.a] &>> UInt64(ip.imm); ip += 1
+            case .sari:
+                r[ip.d] = UInt64(bitPattern: Int64(bitPattern: r[ip.a]) &>> ip.imm); ip += 1
+            case .slti:
+                r[ip.d] = Int64(bitPattern: r[ip.a]) < ip.imm ? 1 : 0; ip += 1
+            case .sltui:
+                r[ip.d] = r[ip.a] < UInt64(bitPattern: ip.imm) ? 1 : 0; ip += 1
+            case .not:
+                r[ip.d] = ~r[ip.a]; ip += 1
+            case .neg:
+                r[ip.d] = 0 &- r[ip.a]; ip += 1
+
+            case .ld8:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(mem.load(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self)); ip += 1
+            case .ld8s:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(bitPattern: Int64(mem.load(fromByteOffset: Int(truncatingIfNeeded: a), as: Int8.self))); ip += 1
+            case .ld16:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(UInt16(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self))); ip += 1
+            case .ld16s:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(bitPattern: Int64(Int16(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: Int16.self)))); ip += 1
+            case .ld32:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(UInt32(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self))); ip += 1
+            case .ld32s:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(bitPattern: Int64(Int32(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: Int32.self)))); ip += 1
+            case .ld64:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)); ip += 1
+            case .st8:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: UInt8(truncatingIfNeeded: r[ip.b]), toByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self); ip += 1
+            case .st16:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: UInt16(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self); ip += 1
+            case .st32:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: UInt32(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self); ip += 1
+            case .st64:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self); ip += 1
+
+            case .beq:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] == r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bne:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] != r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .blt:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) < Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bge:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) >= Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bltu:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] < r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bgeu:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] >= r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .beqi:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) == ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bnei:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) != ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .blti:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) < ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bgei:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) >= ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bltui:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] < UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .bgeui:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] >= UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+            case .jmp:
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + ip.target) { return finish(cpu, ip - code, retired, .budget) }
+            case .call:
+                let sp = r[Register.stackPointer] &- 8
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: UInt64(truncatingIfNeeded: (ip - code) &+ 1).littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
+                r[Register.stackPointer] = sp
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + ip.target) { return finish(cpu, ip - code, retired, .budget) }
+            case .ret:
+                let sp = r[Register.stackPointer]
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                let target = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self))
+                guard target < UInt64(codeCount) else { return fault(.badReturnAddress(target), cpu, ip, code, runStart, retired) }
+                r[Register.stackPointer] = sp &+ 8
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + Int(truncatingIfNeeded: target)) { return finish(cpu, ip - code, retired, .budget) }
+            case .push:
+                let sp = r[Register.stackPointer] &- 8
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                mem.storeBytes(of: r[ip.a].littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
+                r[Register.stackPointer] = sp; ip += 1
+            case .pop:
+                let sp = r[Register.stackPointer]
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                r[Register.stackPointer] = sp &+ 8
+                r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)); ip += 1
+
+            case .cas:
+                let a = r[ip.a]
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
+                if old == r[ip.d] { mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self) }
+                r[ip.d] = old; ip += 1
+            case .xadd:
+                let a = r[ip.a]
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
+                mem.storeBytes(of: (old &+ r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
+                r[ip.d] = old; ip += 1
+            case .fence:
+                // vCPUs of a machine interleave on one host thread, so program order is already
+                // sequentially consistent; the instruction exists so guest code states its intent.
+                ip += 1
+
+            case .ei:
+                cpu.interruptsEnabled = true
+                var next = ip + 1
+                if cpu.pending != 0 {
+                    guard let vector = takeInterrupt(cpu, returnTo: next - code) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
+                    next = code + vector
+                }
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: next) { return finish(cpu, ip - code, retired, .budget) }
+            case .di:
+                cpu.interruptsEnabled = false; ip += 1
+            case .iret:
+                var next = code + cpu.savedPC
+                cpu.interruptsEnabled = true
+                if cpu.pending != 0 {
+                    guard let vector = takeInterrupt(cpu, returnTo: cpu.savedPC) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
+                    next = code + vector
+                }
+                if Self.transfer(&ip, &runStart, &retired, softLimit, to: next) { return finish(cpu, ip - code, retired, .budget) }
+            case .setivec:
+                cpu.vector = Int(ip.pointee.target); ip += 1
+            case .cause:
+                r[ip.d] = cpu.cause; ip += 1
+            case .cpuid:
+                r[ip.d] = UInt64(cpu.index); ip += 1
+            case .settimer:
+                devices.timerPeriodMicros = r[ip.a]
+                devices.timerVCPU = cpu.index; ip += 1
+            case .dmapost:
+                let a = r[ip.a], n = r[ip.b]
+                guard n >= 8, memory.contains(address: a, count: n) else {
+                    return fault(.badDMABuffer(address: a, length: n), cpu, ip, code, runStart, retired)
+                }
+                devices.dmaBuffer = .init(address: a, length: n, vcpu: cpu.index); ip += 1
+
+            // Traps retire and leave with `ip` past them.
+            case .rdclock:
+                return leave(.clockRead(register: ip.d), cpu, ip + 1, code, runStart, retired)
+            case .rdrand:
+                return leave(.randomRead(register: ip.d), cpu, ip + 1, code, runStart, retired)
+            case .wfi:
+                cpu.waiting = true
+                return leave(.waitingForInterrupt, cpu, ip + 1, code, runStart, retired)
+            case .out:
+                let a = r[ip.a], n = r[ip.b]
+                guard memory.contains(address: a, count: n) else {
+                    return fault(.badAddress(a, width: Int(truncatingIfNeeded: n)), cpu, ip, code, runStart, retired)
+                }
+                return leave(.output(address: a, length: n), cpu, ip + 1, code, runStart, retired)
+            case .halt:
+                cpu.halted = true
+                return leave(.halted, cpu, ip + 1, code, runStart, retired)
+            case .breakpoint:
+                // Not retired: it stands in for the instruction that will run next time.
+                return leave(.reachedLimit, cpu, ip, code, runStart, retired)
+            case .ud:
+                return fault(.illegalInstruction, cpu, ip, code, runStart, retired)
+            case .fellOff:
+                return fault(.pcOutOfRange, cpu, ip, code, runStart, retired)
+            }
+        }
+    }
+
+    /// Leaves the loop with `exit`; instructions before `ip` in the current block retire.
+    @inline(never)
+    private func leave(
+        _ exit: Exit, _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>,
+        _ runStart: UnsafePointer<Instruction>, _ retired: UInt64
+    ) -> LoopOutcome {
+        cpu.pc = ip - code
+        cpu.retired = retired &+ UInt64(truncatingIfNeeded: ip - runStart)
+        return .exit(exit)
+    }
+
+    /// Stops the vCPU on a fault at `ip`, which does not retire.
+    @inline(never)
+    private func fault(
+        _ kind: GuestFault.Kind, _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>,
+        _ runStart: UnsafePointer<Instruction>, _ retired: UInt64
+    ) -> LoopOutcome {
+        _ = leave(.halted, cpu, ip, code, runStart, retired)
+        let fault = cpu.fault ?? GuestFault(kind: kind, vcpu: cpu.index, pc: cpu.pc, instructionCount: cpu.retired)
+        cpu.fault = fault
+        return .exit(.fault(fault))
+    }
+
+    /// Retires the block that ends with the transfer at `ip` and moves to `next`; true when the
+    /// budget is spent. Takes its state inout rather than capturing it: a capturing local
+    /// function made the compiler keep `ip` in memory and store it on every instruction.
+    @inline(__always)
+    private static func transfer(
+        _ ip: inout UnsafePointer<Instruction>, _ runStart: inout UnsafePointer<Instruction>,
+        _ retired: inout UInt64, _ softLimit: UInt64, to next: UnsafePointer<Instruction>
+    ) -> Bool {
+        retired &+= UInt64(truncatingIfNeeded: (ip - runStart) &+ 1)
+        ip = next
+        runStart = next
+        return retired >= softLimit
+    }
+
+    @inline(__always)
+    private func finish(_ cpu: VCPUState, _ pc: Int, _ retired: UInt64, _ outcome: LoopOutcome) -> LoopOutcome {
+        cpu.pc = pc
+        cpu.retired = retired
+        return outcome
+    }
+
+    @inline(never)
+    static func divide(_ op: Opcode, _ a: UInt64, _ b: UInt64) -> UInt64 {
+        switch op {
+        case .divu: return a / b
+        case .remu: return a % b
+        case .divs:
+            let (q, overflow) = Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b))
+            return UInt64(bitPattern: overflow ? Int64.min : q)
+        default:
+            let (m, overflow) = Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b))
+            return overflow ? 0 : UInt64(bitPattern: m)
+        }
+    }
+}
+
+/// Operand access for the interpreter's handlers: each handler loads only the fields it uses
+/// (loading the whole instruction at the dispatch point put six loads in front of every jump).
+extension UnsafePointer where Pointee == Instruction {
+    @inline(__always) var d: Int { Int(pointee.rd) }
+    @inline(__always) var a: Int { Int(pointee.ra) }
+    @inline(__always) var b: Int { Int(pointee.rb) }
+    @inline(__always) var imm: Int64 { pointee.imm }
+    @inline(__always) var target: Int { Int(pointee.target) }
+}

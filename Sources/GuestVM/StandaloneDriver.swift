@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a guest alone, with real inputs: the host's monotonic clock, a seeded random generator,
+/// a timer that ticks in host time, and a client that sends requests by DMA whenever the guest
+/// has a receive buffer posted (one request in flight, as fast as the guest takes them).
+/// Optionally records every input as an `EventScript`, so that the run can be replayed.
+public struct StandaloneDriver: HostDriver {
+    /// Requests the client still has to send, last one first.
+    private var requests: [[UInt8]]
+    private var random: SplitMix64
+    private var nextTickNanos: UInt64?
+    private let onOutput: (UnsafeRawBufferPointer) -> Void
+    /// Every input given to the guest, if recording.
+    public private(set) var recording: EventScript?
+    public private(set) var timerTicks = 0
+    public private(set) var requestsSent = 0
+
+    /// - Parameters:
+    ///   - requests: DMA payloads the client sends, in order.
+    ///   - seed: seed of the generator behind `rdrand`.
+    ///   - record: keep an `EventScript` of every input.
+    ///   - onOutput: receives each guest output.
+    public init(requests: [[UInt8]] = [], seed: UInt64, record: Bool = false,
+                onOutput: @escaping (UnsafeRawBufferPointer) -> Void = { _ in }) {
+        self.requests = requests.reversed()
+        self.random = SplitMix64(seed: seed)
+        self.recording = record ? EventScript() : nil
+        self.onOutput = onOutput
+    }
+
+    public mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) -> UInt64 { quantumEnd }
+
+    public mutating func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws {
+        let devices = machine.devices
+        if devices.timerPeriodMicros == 0 {
+            nextTickNanos = nil
+        } else if vcpu == devices.timerVCPU {
+            let now = monotonicNanos()
+            let period = devices.timerPeriodMicros &* 1000
+            if let due = nextTickNanos, now >= due {
+                machine.raise(.timer, vcpu: vcpu)
+                recording?.injections.append(.init(vcpu: vcpu, count: count, event: .interrupt(.timer)))
+                timerTicks += 1
+                // A late tick is not made up with a burst: the next one is a period after this.
+                nextTickNanos = max(due &+ period, now)
+            } else if nextTickNanos == nil {
+                nextTickNanos = now &+ period
+            }
+        }
+        if let buffer = devices.dmaBuffer, buffer.vcpu == vcpu, let request = requests.last {
+            guard machine.deliverDMA(request) == .delivered(vcpu: vcpu) else {
+                throw DriverError(message: "request of \(request.count) bytes does not fit the guest's \(buffer.length)-byte receive buffer")
+            }
+            recording?.injections.append(.init(vcpu: vcpu, count: count, event: .dma(request)))
+            requests.removeLast()
+            requestsSent += 1
+        }
+    }
+
+    public mutating func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64 {
+        let value: UInt64
+        if case .clockRead = exit { value = monotonicNanos() } else { value = random.next() }
+        recording?.values.append(.init(vcpu: vcpu, count: count, value: value))
+        return value
+    }
+
+    public mutating func output(_ bytes: UnsafeRawBufferPointer, vcpu: Int, count: UInt64) throws {
+        onOutput(bytes)
+    }
+
+    public mutating func idle(_ machine: Machine) throws -> Bool {
+        if !requests.isEmpty, machine.devices.dmaBuffer != nil { return true }
+        guard machine.devices.timerPeriodMicros > 0 else { return false }
+        let now = monotonicNanos()
+        let due = nextTickNanos ?? now &+ machine.devices.timerPeriodMicros &* 1000
+        nextTickNanos = due
+        if due > now { sleepNanos(due - now) }
+        return true
+    }
+}
+
+public struct DriverError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast, seedable generator for `rdrand` and
+/// synthetic clients; not for cryptography.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Nanoseconds of the host's monotonic clock.
+public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+func sleepNanos(_ nanos: UInt64) {
+    var ts = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+    var rest = timespec()
+    while nanosleep(&ts, &rest) != 0 { ts = rest }
+}

@@ -1,0 +1,136 @@
+/// Why `Machine.run(vcpu:until:)` returned.
+public enum Exit: Equatable, Sendable {
+    /// Exactly the requested number of instructions has retired.
+    case reachedLimit
+    /// The vCPU executed `halt`.
+    case halted
+    /// The vCPU executed `wfi` and no interrupt is pending.
+    case waitingForInterrupt
+    /// `rdclock rd` retired: the host supplies the clock value with `setRegister`.
+    case clockRead(register: Int)
+    /// `rdrand rd` retired: the host supplies the random value with `setRegister`.
+    case randomRead(register: Int)
+    /// `out ra, rb` retired: `[address, address + length)` is one output (already bounds-checked).
+    case output(address: UInt64, length: UInt64)
+    /// The vCPU stopped on a guest fault; it stays stopped.
+    case fault(GuestFault)
+}
+
+/// A guest fault: the vCPU stops and reports where.
+public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: Equatable, Sendable {
+        case badAddress(UInt64, width: Int)
+        case divideByZero
+        case illegalInstruction
+        case pcOutOfRange
+        case badReturnAddress(UInt64)
+        case noInterruptVector
+        case badDMABuffer(address: UInt64, length: UInt64)
+    }
+
+    public var kind: Kind
+    public var vcpu: Int
+    public var pc: Int
+    /// Instructions retired before the faulting one.
+    public var instructionCount: UInt64
+
+    public var description: String {
+        let what: String
+        switch kind {
+        case .badAddress(let a, let w): what = "bad address 0x\(String(a, radix: 16)) (\(w)-byte access)"
+        case .divideByZero: what = "divide by zero"
+        case .illegalInstruction: what = "illegal instruction"
+        case .pcOutOfRange: what = "ran past the last instruction"
+        case .badReturnAddress(let a): what = "return to \(a), which is not an instruction"
+        case .noInterruptVector: what = "interrupt taken with no vector set (setivec)"
+        case .badDMABuffer(let a, let n): what = "DMA buffer [0x\(String(a, radix: 16)), +\(n)) is outside memory or shorter than 8 bytes"
+        }
+        return "guest fault on vCPU \(vcpu) at pc \(pc) after \(instructionCount) instructions: \(what)"
+    }
+}
+
+/// One virtual CPU's architectural state.
+///
+/// Ownership: `registers` is a 16-word allocation owned by this object, freed in `deinit`. The
+/// interpreter copies the pointer into a local and reads and writes registers through it during a
+/// run; the other fields are written back when the run returns. Single-threaded: a vCPU runs on
+/// one host thread at a time, and the host only changes its state between runs.
+final class VCPUState {
+    let index: Int
+    let registers: UnsafeMutablePointer<UInt64>
+    let code: CodeBuffer
+    var pc: Int
+    var retired: UInt64 = 0
+    var interruptsEnabled = false
+    /// Bit n set: interrupt n is pending.
+    var pending: UInt8 = 0
+    var savedPC = 0
+    var cause: UInt64 = 0
+    /// Interrupt vector (an instruction index), or -1 before `setivec`.
+    var vector = -1
+    var waiting = false
+    var halted = false
+    var fault: GuestFault?
+
+    /// On entry r0 holds the vCPU's index and r1 the number of vCPUs; sp is the top of its stack.
+    init(index: Int, count: Int, program: Program, stackTop: UInt64) {
+        self.index = index
+        code = CodeBuffer(program.instructions)
+        pc = program.entry
+        registers = .allocate(capacity: Register.count)
+        registers.initialize(repeating: 0, count: Register.count)
+        registers[0] = UInt64(index)
+        registers[1] = UInt64(count)
+        registers[Register.stackPointer] = stackTop
+    }
+
+    deinit { registers.deallocate() }
+
+    func hash(into hasher: inout StateHasher) {
+        hasher.combine(bytes: UnsafeRawBufferPointer(start: registers, count: Register.count * 8))
+        hasher.combine(UInt64(bitPattern: Int64(pc)))
+        hasher.combine(retired)
+        hasher.combine((interruptsEnabled ? 1 : 0) | UInt64(pending) << 8 | (waiting ? 1 << 16 : 0) | (halted ? 1 << 17 : 0))
+        hasher.combine(UInt64(bitPattern: Int64(savedPC)))
+        hasher.combine(cause)
+        hasher.combine(UInt64(bitPattern: Int64(vector)))
+    }
+}
+
+/// A vCPU's private copy of the pre-decoded program, plus the basic-block table that makes exact
+/// instruction counting cheap.
+///
+/// Ownership: `instructions` (count + 1 entries, the last a `fellOff` sentinel) and
+/// `blockLength` are owned by this object and freed in `deinit`. The copy is private so that the
+/// interpreter can plant a `breakpoint` at the exact instruction where a run must stop and
+/// restore it afterwards, without affecting other vCPUs.
+final class CodeBuffer {
+    let count: Int
+    let instructions: UnsafeMutablePointer<Instruction>
+    /// `blockLength[i]`: instructions from i up to and including the next transfer or trap.
+    let blockLength: UnsafeMutablePointer<Int>
+    /// The longest straight-line run in the program: a run may start unchecked when at least
+    /// this many instructions remain in its budget.
+    let maxBlock: Int
+
+    init(_ program: [Instruction]) {
+        count = program.count
+        instructions = .allocate(capacity: count + 1)
+        instructions.initialize(from: program, count: count)
+        (instructions + count).initialize(to: Instruction(.fellOff))
+        blockLength = .allocate(capacity: count + 1)
+        var next = 1
+        var longest = 1
+        for i in stride(from: count, through: 0, by: -1) {
+            next = instructions[i].op.instructionClass == .straight ? next + 1 : 1
+            blockLength[i] = next
+            longest = max(longest, next)
+        }
+        maxBlock = longest
+    }
+
+    deinit {
+        instructions.deallocate()
+        blockLength.deallocate()
+    }
+}

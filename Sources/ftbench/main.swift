@@ -1,0 +1,3 @@
+import FTBenchCLI
+
+FTBench.main()
