@@ -5,6 +5,13 @@ public struct AssemblyError: Error, Equatable, CustomStringConvertible, Sendable
     public var column: Int
     public var message: String
 
+    public init(file: String, line: Int, column: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
     public var description: String { "\(file):\(line):\(column): \(message)" }
 }
 

@@ -108,6 +108,8 @@ public struct ScriptDriver: HostDriver {
     public mutating func idle(_ machine: Machine) throws -> Bool {
         guard nextInjection < script.injections.count else { return false }
         let next = script.injections[nextInjection]
+        // Due exactly where its vCPU waits: the next pass of the scheduler injects it.
+        if machine.instructionCount(vcpu: next.vcpu) == next.count { return true }
         throw ReplayDivergence(message: "every vCPU is idle but injection #\(nextInjection) is due on vCPU \(next.vcpu) at instruction \(next.count), which is at \(machine.instructionCount(vcpu: next.vcpu))")
     }
 }

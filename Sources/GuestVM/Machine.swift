@@ -114,6 +114,12 @@ public struct DeviceState: Equatable, Sendable {
         public var address: UInt64
         public var length: UInt64
         public var vcpu: Int
+
+        public init(address: UInt64, length: UInt64, vcpu: Int) {
+            self.address = address
+            self.length = length
+            self.vcpu = vcpu
+        }
     }
 
     /// Timer period in microseconds of host time; 0 when stopped. The host delivers the ticks.

@@ -34,6 +34,13 @@ public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
     /// Instructions retired before the faulting one.
     public var instructionCount: UInt64
 
+    public init(kind: Kind, vcpu: Int, pc: Int, instructionCount: UInt64) {
+        self.kind = kind
+        self.vcpu = vcpu
+        self.pc = pc
+        self.instructionCount = instructionCount
+    }
+
     public var description: String {
         let what: String
         switch kind {

@@ -28,6 +28,12 @@ public enum KVStoreProtocol {
         public var seq: UInt64
         public var status: Status?
         public var value: UInt64
+
+        public init(seq: UInt64, status: Status?, value: UInt64) {
+            self.seq = seq
+            self.status = status
+            self.value = value
+        }
     }
 
     /// Decodes a reply; nil if `bytes` is not a reply's size.

@@ -1,0 +1,109 @@
+import GuestVM
+import Testing
+
+@Suite("BuiltinPrograms")
+struct BuiltinProgramsTests {
+    @Test("every built-in program assembles and documents itself at its top")
+    func assembleAll() throws {
+        for entry in BuiltinPrograms.all {
+            let program = try #require(try BuiltinPrograms.program(named: entry.name))
+            #expect(program.instructions.count > 5)
+            #expect(entry.source.drop { $0.isWhitespace }.hasPrefix("; \(entry.name):"), "\(entry.name) starts with its description")
+        }
+    }
+
+    func outputs(_ source: String, vcpus: Int? = nil, requests: [[UInt8]] = []) throws -> (String, RunSummary) {
+        let program = try assemble(source)
+        let machine = try Machine(program: program, vcpus: vcpus ?? program.preferredVCPUs)
+        let collector = OutputCollector()
+        var driver = StandaloneDriver(requests: requests, seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+        let summary = try machine.drive(&driver, quantum: 1_000)
+        return (collector.text, summary)
+    }
+
+    @Test("fib prints fib(n)")
+    func fib() throws {
+        let source = try #require(BuiltinPrograms.named("fib")).source
+        #expect(try outputs(source.replacingOccurrences(of: ".const N = 32", with: ".const N = 20")).0 == "6765\n")
+        if longTests { #expect(try outputs(source).0 == "2178309\n") }
+    }
+
+    @Test("sieve counts the primes")
+    func sieve() throws {
+        let source = try #require(BuiltinPrograms.named("sieve")).source
+            .replacingOccurrences(of: ".const N = 10000000", with: ".const N = \(longTests ? 10_000_000 : 100_000)")
+        #expect(try outputs(source).0 == (longTests ? "664579\n" : "9592\n"))
+    }
+
+    @Test("loop computes its accumulator")
+    func loop() throws {
+        let source = try #require(BuiltinPrograms.named("loop")).source
+            .replacingOccurrences(of: ".const ITERATIONS = 100000000", with: ".const ITERATIONS = 1000")
+        var acc: UInt64 = 0
+        for i in stride(from: UInt64(1000), through: 1, by: -1) { acc = (acc &+ i) ^ 0x5BD1 }
+        let (text, summary) = try outputs(source)
+        #expect(text == "\(acc)\n")
+        #expect(summary.totalInstructions > 4000)
+    }
+
+    @Test("shared-counter: the spinlock and xadd both count every increment, at any quantum", arguments: [1, 3, 7, 1000] as [UInt64])
+    func sharedCounter(quantum: UInt64) throws {
+        let source = try #require(BuiltinPrograms.named("shared-counter")).source
+            .replacingOccurrences(of: ".const ITERATIONS = 100000", with: ".const ITERATIONS = 300")
+        for vcpus in [1, 2, 4] {
+            let machine = try Machine(program: try assemble(source), vcpus: vcpus)
+            let collector = OutputCollector()
+            var driver = StandaloneDriver(seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+            _ = try machine.drive(&driver, quantum: quantum)
+            #expect(collector.text == "\(300 * vcpus)\n\(300 * vcpus)\n")
+        }
+    }
+
+    @Test("partitioned: the total does not depend on the interleaving")
+    func partitioned() throws {
+        let source = try #require(BuiltinPrograms.named("partitioned")).source
+            .replacingOccurrences(of: ".const PASSES = 32", with: ".const PASSES = 2")
+        let program = try assemble(source)
+        var results: Set<String> = []
+        for quantum in [5, 333, 100_000] as [UInt64] {
+            let machine = try Machine(program: program, vcpus: 4)
+            let collector = OutputCollector()
+            var driver = StandaloneDriver(seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+            _ = try machine.drive(&driver, quantum: quantum)
+            results.insert(collector.text)
+        }
+        #expect(results.count == 1)
+        #expect(results.first?.isEmpty == false)
+    }
+
+    @Test("kvstore stores, finds and rejects as its protocol says")
+    func kvstore() throws {
+        let requests = [
+            KVStoreProtocol.request(seq: 1, op: .get, key: 5),
+            KVStoreProtocol.request(seq: 2, op: .put, key: 5, value: 50),
+            KVStoreProtocol.request(seq: 3, op: .get, key: 5),
+            KVStoreProtocol.request(seq: 4, op: .put, key: 5, value: 51, work: 100),
+            KVStoreProtocol.request(seq: 5, op: .get, key: 5),
+            KVStoreProtocol.request(seq: 6, op: .get, key: 0),
+            [1, 2, 3],
+            KVStoreProtocol.request(seq: 8, op: .get, key: 6),
+        ]
+        let program = try #require(try BuiltinPrograms.program(named: "kvstore"))
+        let machine = try Machine(program: program)
+        let collector = OutputCollector()
+        var driver = StandaloneDriver(requests: requests, seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+        _ = try machine.drive(&driver)
+        let replies: [KVStoreProtocol.Reply?] = collector.outputs.map { bytes in bytes.withUnsafeBytes { KVStoreProtocol.reply($0) } }
+        let expected: [KVStoreProtocol.Reply?] = [
+            .init(seq: 1, status: .notFound, value: 0),
+            .init(seq: 2, status: .ok, value: 50),
+            .init(seq: 3, status: .ok, value: 50),
+            .init(seq: 4, status: .ok, value: 51),
+            .init(seq: 5, status: .ok, value: 51),
+            .init(seq: 6, status: .badRequest, value: 0),
+            .init(seq: 0, status: .badRequest, value: 0),
+            .init(seq: 8, status: .notFound, value: 0),
+        ]
+        #expect(replies == expected)
+    }
+}
