@@ -57,6 +57,10 @@ struct Exec: ParsableCommand {
         let summary: RunSummary
         do {
             summary = try machine.drive(&driver, quantum: quantum)
+        } catch let fault as GuestFault {
+            let p = loaded.program
+            let line = p.sourceLines.indices.contains(fault.pc) ? ":\(p.sourceLines[fault.pc])" : ""
+            throw CLIError("\(p.name)\(line): \(fault)")
         } catch {
             throw CLIError("\(program): \(error)")
         }

@@ -1,0 +1,140 @@
+import Foundation
+import GuestVM
+import Testing
+
+@testable import FTBenchCLI
+
+/// The `ftbench` executable as a user meets it: real processes, real exit codes.
+@Suite("Command line")
+struct CommandLineTests {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `ftbench` built next to this test bundle.
+    static let executable: URL = {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = testBinary.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("ftbench")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: "ftbench-not-built")
+    }()
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    func ftbench(_ arguments: String...) throws -> Result { try run(arguments) }
+
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporaryFile(_ contents: [UInt8], name: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-\(UUID().uuidString)-\(name)")
+        try Data(contents).write(to: url)
+        return url.path
+    }
+
+    @Test("the executable is built next to the tests")
+    func executableExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.executable.path), "looked for \(Self.executable.path)")
+    }
+
+    @Test("list names every built-in program")
+    func list() throws {
+        let result = try ftbench("list")
+        #expect(result.status == 0)
+        for entry in BuiltinPrograms.all { #expect(result.stdout.contains(entry.name)) }
+    }
+
+    @Test("exec runs a program file and prints its output and statistics")
+    func exec() throws {
+        let path = try temporaryFile(Array("""
+            .data
+            msg: .ascii "hello\\n"
+            .text
+            li r1, msg
+            li r2, 6
+            out r1, r2
+            halt
+            """.utf8), name: "hello.s")
+        let result = try ftbench("exec", path, "--stats", "--seed", "3")
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("hello\n"))
+        #expect(result.stdout.contains("instructions      4"))
+        #expect(result.stdout.contains("ns/instruction"))
+        #expect(result.stdout.contains("guest MIPS"))
+    }
+
+    @Test("asm prints a listing with one line per instruction")
+    func asmListing() throws {
+        let result = try ftbench("asm", "fib", "--listing")
+        #expect(result.status == 0)
+        let program = try #require(try BuiltinPrograms.program(named: "fib"))
+        let lines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  @") }
+        #expect(lines.count == program.instructions.count)
+        #expect(result.stdout.contains("blti    r1, 2, @"))
+    }
+
+    struct BadRun: CustomTestStringConvertible, Sendable {
+        var arguments: [String]
+        var fileContents: [UInt8]?
+        var expected: String
+        var testDescription: String { expected }
+    }
+
+    static let badRuns: [BadRun] = [
+        .init(arguments: ["exec", "no-such-program"], expected: "'no-such-program' is neither a built-in program"),
+        .init(arguments: ["exec", "FILE"], fileContents: Array("halt\n  frob r1\n".utf8), expected: ".s:2:3: unknown mnemonic 'frob'"),
+        .init(arguments: ["asm", "FILE"], fileContents: [0x68, 0x61, 0xFF, 0x00, 0x01], expected: ".s:1:3: unexpected byte 0xFF"),
+        .init(arguments: ["exec", "FILE"], fileContents: Array("li r1, 0\nli r2, 1\ndivu r3, r2, r1\n".utf8), expected: ".s:3: guest fault on vCPU 0 at pc 2 after 2 instructions: divide by zero"),
+        .init(arguments: ["exec", "fib", "--vcpus", "0"], expected: "--vcpus must be 1...64, got 0"),
+        .init(arguments: ["exec", "fib", "--memory", "12Q"], expected: "--memory '12Q' is not a size"),
+        .init(arguments: ["exec", "fib", "--memory", "1K"], expected: "is too small"),
+        .init(arguments: ["exec", "fib", "--requests=-1"], expected: "--requests must not be negative"),
+        .init(arguments: ["frobnicate"], expected: "Unexpected argument 'frobnicate'"),
+    ]
+
+    @Test("bad input gives a one-line error and a non-zero exit, never a trap", arguments: badRuns)
+    func badInput(_ bad: BadRun) throws {
+        var arguments = bad.arguments
+        if let contents = bad.fileContents, let index = arguments.firstIndex(of: "FILE") {
+            arguments[index] = try temporaryFile(contents, name: "bad.s")
+        }
+        let process = try run(arguments)
+        #expect(process.status != 0)
+        let firstLine = process.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.hasPrefix("Error: "), "stderr: \(process.stderr)")
+        #expect(firstLine.contains(bad.expected), "stderr: \(process.stderr)")
+        #expect(!process.stderr.contains("Fatal error") && !process.stderr.contains("Stack dump"))
+    }
+
+    @Test("docs/ISA.md carries the instruction table generated from the ISA definition")
+    func isaReferenceIsCurrent() throws {
+        let doc = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("docs/ISA.md"), encoding: .utf8)
+        #expect(doc.contains(ISAReference.markdownTable()), "regenerate it: swift run ftbench isa")
+        let result = try ftbench("isa")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == ISAReference.markdownTable())
+    }
+
+    @Test("byte sizes", arguments: [("4096", 4096), ("64K", 65536), ("16M", 16 << 20), ("1G", 1 << 30), ("2MiB", 2 << 20), ("12Q", nil), ("-1", nil), ("K", nil)] as [(String, Int?)])
+    func byteSizes(_ text: String, _ expected: Int?) {
+        #expect(parseByteSize(text) == expected)
+    }
+}
