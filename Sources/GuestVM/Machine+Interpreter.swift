@@ -5,8 +5,9 @@
 /// memory behind unsafe pointers held in locals for the whole run measured ~1.3-2.0 / 1.35;
 /// Swift arrays in the loop 5.5 / 3.0; closures as handlers 8.9 / 12.4; call-threading 3.5 / 2.1.
 /// Swift does not guarantee tail calls, so a tail-calling handler chain is not an option in pure
-/// Swift; LLVM turns this loop's switch into a jump table with the dispatch replicated at the end
-/// of the handlers, which is what threaded code achieves.
+/// Swift. LLVM turns this loop's switch into a jump table and, with the `-tail-dup-size=6` the
+/// package passes for this target, copies the dispatch into the end of every handler: threaded
+/// dispatch (docs/INTERPRETER.md has the figures).
 ///
 /// Exact instruction counting: the loop never counts single instructions. A straight-line run
 /// (a basic block) retires as a whole when its final transfer executes (`retired += pc - runStart`),
