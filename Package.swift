@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Module graph (dependencies flow one way):
-//   ftbench (thin executable) -> FTBenchCLI -> GuestVM
-// Later capabilities add LogChannel, Replication, Topology and Harness between the CLI and GuestVM.
+//   ftbench (thin executable) -> FTBenchCLI -> (GuestVM, LogChannel) -> Topology -> CPlatform
+// Replication and Harness will sit between the CLI and GuestVM/LogChannel.
 let package = Package(
     name: "ftbench",
     platforms: [.macOS(.v15)],
@@ -13,11 +13,21 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // C shims for libnuma, CPU affinity, futexes, the pause hint and CRC32C.
+        .target(name: "CPlatform", linkerSettings: [.linkedLibrary("numa")]),
+        .target(name: "Topology", dependencies: ["CPlatform"]),
+        .target(
+            name: "LogChannel",
+            dependencies: ["Topology", "CPlatform", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         .target(
             name: "GuestVM",
+            dependencies: ["Topology"],
             swiftSettings: [
                 // Threaded dispatch. The interpreter's switch compiles to a jump table whose
                 // 4-instruction dispatch block LLVM will only copy into the handlers if it may
@@ -32,20 +42,33 @@ let package = Package(
         .target(
             name: "FTBenchCLI",
             dependencies: [
-                "GuestVM",
+                "GuestVM", "LogChannel", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "ftbench", dependencies: ["FTBenchCLI"]),
-        .testTarget(name: "GuestVMTests", dependencies: ["GuestVM"]),
+        .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "Topology", "CPlatform"]),
         .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM"]),
         .executableTarget(
             name: "GuestVMBenchmarks",
             dependencies: [
-                "GuestVM",
+                "GuestVM", "Topology",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/GuestVMBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+            .executableTarget(
+            name: "LogChannelBenchmarks",
+            dependencies: [
+                "LogChannel", "Topology",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/LogChannelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

@@ -1,5 +1,6 @@
 import Benchmark
 import GuestVM
+import Topology
 
 /// Interpreter speed on the built-in programs, in picoseconds per guest instruction (a custom
 /// metric: package-benchmark metrics are integers), with malloc counts for the measured region,

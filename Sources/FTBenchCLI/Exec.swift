@@ -1,5 +1,6 @@
 import ArgumentParser
 import GuestVM
+import Topology
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(

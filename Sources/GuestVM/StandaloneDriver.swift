@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Topology
 
 /// Runs a guest alone, with real inputs: the host's monotonic clock, a seeded random generator,
 /// a timer that ticks in host time, and a client that sends requests by DMA whenever the guest
@@ -86,31 +82,4 @@ public struct StandaloneDriver: HostDriver {
 public struct DriverError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast, seedable generator for `rdrand` and
-/// synthetic clients; not for cryptography.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Nanoseconds of the host's monotonic clock.
-public func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
-
-func sleepNanos(_ nanos: UInt64) {
-    var ts = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
-    var rest = timespec()
-    while nanosleep(&ts, &rest) != 0 { ts = rest }
 }

@@ -1,4 +1,5 @@
 import GuestVM
+import Topology
 import Testing
 
 @Suite("Assembler")

@@ -1,4 +1,5 @@
 import GuestVM
+import Topology
 import Testing
 
 /// Determinism: the same program and the same `EventScript` give the same state hash, always;

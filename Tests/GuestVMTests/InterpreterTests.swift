@@ -1,4 +1,5 @@
 import GuestVM
+import Topology
 import Testing
 
 /// The interpreter (`Machine.run(vcpu:until:)`): instruction semantics, exact stops and faults.

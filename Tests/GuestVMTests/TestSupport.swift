@@ -1,4 +1,5 @@
 import GuestVM
+import Topology
 import Testing
 
 /// Assembles `source`, failing the test with the assembler's message if it does not assemble.

@@ -1,0 +1,118 @@
+#define _GNU_SOURCE
+#include "cplatform.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <numa.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int ftb_numa_available(void) { return numa_available() >= 0 ? 1 : 0; }
+
+int ftb_numa_node_count(void) {
+    if (numa_available() < 0) return 1;
+    int n = numa_num_configured_nodes();
+    return n > 0 ? n : 1;
+}
+
+int ftb_numa_node_of_cpu(int cpu) {
+    if (numa_available() < 0) return cpu >= 0 && cpu < ftb_cpu_count() ? 0 : -1;
+    return numa_node_of_cpu(cpu);
+}
+
+void *ftb_numa_alloc_onnode(size_t size, int node) {
+    if (numa_available() < 0 || node < 0 || node > numa_max_node()) return NULL;
+    void *p = numa_alloc_onnode(size, node);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+void ftb_numa_free(void *memory, size_t size) { numa_free(memory, size); }
+
+int ftb_pin_current_thread(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
+}
+
+int ftb_current_cpu(void) { return sched_getcpu(); }
+
+int ftb_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int ftb_futex_wait(uint32_t *address, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts, *timeout = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        timeout = &ts;
+    }
+    long r = syscall(SYS_futex, address, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+    return r == 0 ? 0 : errno;
+}
+
+void ftb_futex_wake(uint32_t *address, int count) {
+    syscall(SYS_futex, address, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+void ftb_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint32_t crc32c_table[256];
+static int has_sse42;
+
+// Filled before main() runs, so the CRC functions never race on lazy initialisation.
+__attribute__((constructor))
+static void crc32c_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    has_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#endif
+}
+
+static uint32_t crc32c_software(uint32_t crc, const unsigned char *p, size_t n) {
+    crc = ~crc;
+    while (n--) crc = crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hardware(uint32_t crc, const unsigned char *p, size_t n) {
+    uint64_t c = ~crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
+uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length) {
+#if defined(__x86_64__)
+    if (has_sse42) return crc32c_hardware(crc, data, length);
+#endif
+    return crc32c_software(crc, data, length);
+}

@@ -1,0 +1,41 @@
+// Thin C shims for what Swift cannot reach directly on Linux: libnuma, CPU affinity, futexes,
+// the CPU's pause hint and hardware CRC32C. Declarations only use plain C types, so the header
+// imports cleanly into Swift (defining _GNU_SOURCE here would break SwiftGlibc's imports; the
+// implementation file defines it instead).
+#ifndef FTBENCH_CPLATFORM_H
+#define FTBENCH_CPLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 1 if the kernel supports NUMA policy (libnuma's numa_available() >= 0), else 0.
+int ftb_numa_available(void);
+/// Number of configured NUMA nodes (at least 1).
+int ftb_numa_node_count(void);
+/// NUMA node of a CPU, or -1.
+int ftb_numa_node_of_cpu(int cpu);
+/// Memory on `node` (page-aligned, zeroed), or NULL if NUMA placement is unavailable or fails.
+void *ftb_numa_alloc_onnode(size_t size, int node);
+void ftb_numa_free(void *memory, size_t size);
+
+/// Pins the calling thread to one CPU. Returns 0 or an errno value.
+int ftb_pin_current_thread(int cpu);
+/// The CPU the calling thread runs on, or -1.
+int ftb_current_cpu(void);
+/// Number of CPUs online.
+int ftb_cpu_count(void);
+
+/// Sleeps while *address == expected, for at most timeout_ns (< 0: no limit). Returns 0 when
+/// woken or when the value differed, else an errno value (ETIMEDOUT, EINTR, EAGAIN).
+int ftb_futex_wait(uint32_t *address, uint32_t expected, int64_t timeout_ns);
+/// Wakes up to `count` threads waiting on address.
+void ftb_futex_wake(uint32_t *address, int count);
+
+/// The CPU's spin-wait hint (x86 PAUSE, ARM YIELD).
+void ftb_cpu_relax(void);
+
+/// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to start). Uses the SSE4.2
+/// instruction where the CPU has it, else a table.
+uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length);
+
+#endif

@@ -1,0 +1,126 @@
+import Topology
+
+/// The sending end of an emulated link over a `RingBuffer`.
+///
+/// Every frame starts with its delivery time (u64 nanoseconds of the monotonic clock). While a
+/// frame is reserved that field holds its size on the wire; `flush()` reads the clock once,
+/// computes each unpublished frame's delivery time with the `LinkModel`, writes it, and commits
+/// all of them with one release store. With an immediate profile (loopback) no clock is read and
+/// delivery times are 0.
+///
+/// Ownership: the sender's mutable state (link model, counters) lives in one allocation it owns
+/// and frees in `deinit`, reached through a pointer so the hot path pays no exclusivity checks.
+/// Use from one thread only.
+final class DelayLineSender: @unchecked Sendable {
+    static let stampSize = 8
+
+    struct State {
+        var link: LinkModel?
+        var messages: UInt64 = 0
+        var wireBytes: UInt64 = 0
+    }
+
+    let producer: RingProducer
+    let state: UnsafeMutablePointer<State>
+
+    init(_ producer: RingProducer, profile: ChannelProfile, seed: UInt64) {
+        self.producer = producer
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(link: profile.isImmediate ? nil : LinkModel(profile: profile, seed: seed)))
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    /// Reserves a frame for a message of `wireBytes`, waiting while the ring is full.
+    @inline(__always)
+    func reserve(wireBytes: Int) throws(ChannelError) -> UnsafeMutableRawPointer {
+        let frame = try producer.reserve(payload: Self.stampSize + wireBytes)
+        let base = frame.baseAddress!
+        base.storeBytes(of: state.pointee.link == nil ? 0 : UInt64(wireBytes), as: UInt64.self)
+        state.pointee.messages &+= 1
+        state.pointee.wireBytes &+= UInt64(wireBytes)
+        return base + Self.stampSize
+    }
+
+    /// Stamps the delivery time of every frame reserved since the last flush and publishes them.
+    @inline(__always)
+    func flush() {
+        if state.pointee.link != nil { stamp() }
+        producer.commit()
+    }
+
+    @inline(never)
+    private func stamp() {
+        let now = monotonicNanos()
+        var position = producer.unpublished.lowerBound
+        let end = producer.unpublished.upperBound
+        while position < end {
+            let frame = producer.frame(at: position)
+            if !frame.isPadding {
+                let stamp = frame.header + RingBuffer.frameHeaderSize
+                let bytes = Int(stamp.load(as: UInt64.self))
+                stamp.storeBytes(of: state.pointee.link!.deliveryTime(sentAt: now, bytes: bytes), as: UInt64.self)
+            }
+            position += UInt64(frame.slots)
+        }
+    }
+}
+
+/// What a drain did.
+public struct DrainResult: Equatable, Sendable {
+    /// Messages delivered.
+    public var count: Int
+    /// When the first message that is visible but not yet due becomes due, if there is one.
+    public var nextDue: UInt64?
+}
+
+/// The receiving end of an emulated link: hands over frames in FIFO order once their delivery
+/// time has come, reading the clock once per drain. Use from one thread only.
+public struct DelayLineReceiver: @unchecked Sendable {
+    let consumer: RingConsumer
+    let immediate: Bool
+
+    init(_ consumer: RingConsumer, profile: ChannelProfile) {
+        self.consumer = consumer
+        immediate = profile.isImmediate
+    }
+
+    /// Delivers up to `limit` due messages to `body` (each valid only during its call), then
+    /// frees them all with one release store. Does not wait.
+    @inline(__always)
+    func drain(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        let now = immediate ? 0 : monotonicNanos()
+        var count = 0
+        var nextDue: UInt64?
+        defer { if count > 0 { consumer.release() } }
+        while count < limit, let frame = consumer.peek() {
+            let due = frame.bytes.load(as: UInt64.self)
+            if due > now {
+                nextDue = due
+                break
+            }
+            try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
+            consumer.advance(past: frame)
+            count += 1
+        }
+        return DrainResult(count: count, nextDue: nextDue)
+    }
+
+    /// Waits until a message is due (per the ring's wait strategy while nothing is visible, then
+    /// by sleeping and spinning to its delivery time), then drains. Returns a count of 0 only
+    /// when the channel is closed and empty.
+    func receive(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        while true {
+            let result = try drain(limit: limit, body)
+            if result.count > 0 { return result }
+            if let due = result.nextDue {
+                waitUntil(due)
+                continue
+            }
+            guard consumer.next() != nil else { return result }
+        }
+    }
+}

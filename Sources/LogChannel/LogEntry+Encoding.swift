@@ -1,0 +1,116 @@
+import CPlatform
+
+/// The stable binary encoding of a log entry (little-endian):
+///
+/// | offset | size | field |
+/// | ---: | ---: | --- |
+/// | 0 | 1 | format version (1) |
+/// | 1 | 1 | kind |
+/// | 2 | 2 | flags |
+/// | 4 | 4 | vCPU |
+/// | 8 | 8 | sequence number |
+/// | 16 | 8 | instruction count |
+/// | 24 | 4 | payload length |
+/// | 28 | 4 | CRC-32C of bytes 0..<28 and the payload |
+/// | 32 | n | payload |
+///
+/// A truncated, corrupt or unknown entry is reported with its sequence number (when enough of
+/// it is there to read one) and never replayed.
+public enum LogEntryCodec {
+    public static let version: UInt8 = 1
+    public static let headerSize = 32
+
+    /// Bytes `header` plus `payloadLength` bytes encode to.
+    @inline(__always)
+    public static func encodedSize(payloadLength: Int) -> Int { headerSize + payloadLength }
+
+    /// Encodes into `destination`, which must hold `encodedSize(payloadLength:)` bytes; returns
+    /// the bytes written.
+    @inline(__always)
+    @discardableResult
+    public static func encode(_ header: LogEntryHeader, payload: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer) -> Int {
+        destination.storeBytes(of: version, as: UInt8.self)
+        destination.storeBytes(of: header.kind.rawValue, toByteOffset: 1, as: UInt8.self)
+        destination.storeBytes(of: header.flags.rawValue.littleEndian, toByteOffset: 2, as: UInt16.self)
+        destination.storeBytes(of: header.vcpu.littleEndian, toByteOffset: 4, as: UInt32.self)
+        destination.storeBytes(of: header.seq.littleEndian, toByteOffset: 8, as: UInt64.self)
+        destination.storeBytes(of: header.instructionCount.littleEndian, toByteOffset: 16, as: UInt64.self)
+        destination.storeBytes(of: UInt32(truncatingIfNeeded: payload.count).littleEndian, toByteOffset: 24, as: UInt32.self)
+        if let source = payload.baseAddress, payload.count > 0 {
+            (destination + headerSize).copyMemory(from: source, byteCount: payload.count)
+        }
+        let crc = checksum(destination, payload: UnsafeRawBufferPointer(start: destination + headerSize, count: payload.count))
+        destination.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
+        return headerSize + payload.count
+    }
+
+    public static func encode(_ entry: LogEntry) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: encodedSize(payloadLength: entry.payload.count))
+        bytes.withUnsafeMutableBytes { out in
+            entry.payload.withUnsafeBytes { _ = encode(entry.header, payload: $0, into: out.baseAddress!) }
+        }
+        return bytes
+    }
+
+    /// Decodes the entry at the start of `bytes` in place; its payload points into `bytes`.
+    @inline(__always)
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LogDecodingError) -> LogEntryView {
+        guard bytes.count >= headerSize, let base = bytes.baseAddress else {
+            let seq = bytes.count >= 16 ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : nil
+            throw .truncated(seq: seq, needed: headerSize, available: bytes.count)
+        }
+        let seq = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)))
+        guard length <= bytes.count - headerSize else {
+            throw .truncated(seq: seq, needed: headerSize + length, available: bytes.count)
+        }
+        let payload = UnsafeRawBufferPointer(start: base + headerSize, count: length)
+        let stored = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+        let computed = checksum(base, payload: payload)
+        guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
+        let version = base.load(as: UInt8.self)
+        guard version == Self.version else { throw .unsupportedVersion(version, seq: seq) }
+        let kindByte = base.load(fromByteOffset: 1, as: UInt8.self)
+        guard let kind = LogEntryKind(rawValue: kindByte) else { throw .unknownKind(kindByte, seq: seq) }
+        let header = LogEntryHeader(
+            seq: seq,
+            instructionCount: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+            vcpu: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+            kind: kind,
+            flags: LogEntryFlags(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))))
+        return LogEntryView(header: header, payload: payload)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(LogDecodingError) -> LogEntry {
+        let result = bytes.withUnsafeBytes { buffer in Result { () throws(LogDecodingError) in try decode(buffer).owned } }
+        return try result.get()
+    }
+
+    @inline(__always)
+    static func checksum(_ header: UnsafeRawPointer, payload: UnsafeRawBufferPointer) -> UInt32 {
+        let crc = ftb_crc32c(0, header, 28)
+        return payload.count > 0 ? ftb_crc32c(crc, payload.baseAddress, payload.count) : crc
+    }
+}
+
+/// Why a log entry could not be read.
+public enum LogDecodingError: Error, Equatable, CustomStringConvertible, Sendable {
+    case truncated(seq: UInt64?, needed: Int, available: Int)
+    case checksumMismatch(seq: UInt64, stored: UInt32, computed: UInt32)
+    case unsupportedVersion(UInt8, seq: UInt64)
+    case unknownKind(UInt8, seq: UInt64)
+
+    public var description: String {
+        switch self {
+        case .truncated(let seq, let needed, let available):
+            let which = seq.map { "log entry #\($0)" } ?? "log entry"
+            return "\(which) is truncated: \(available) bytes of \(needed)"
+        case .checksumMismatch(let seq, let stored, let computed):
+            return "log entry #\(seq) is corrupt: checksum 0x\(String(stored, radix: 16)) stored, 0x\(String(computed, radix: 16)) computed"
+        case .unsupportedVersion(let v, let seq):
+            return "log entry #\(seq) has format version \(v); this ftbench reads version \(LogEntryCodec.version)"
+        case .unknownKind(let k, let seq):
+            return "log entry #\(seq) has unknown kind \(k)"
+        }
+    }
+}

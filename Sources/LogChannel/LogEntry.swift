@@ -1,0 +1,78 @@
+/// One non-deterministic event, as the primary logs it and the backup replays it.
+public enum LogEntryKind: UInt8, CaseIterable, Sendable {
+    /// An interrupt line raised on a vCPU (payload: the line, 1 byte).
+    case interrupt = 1
+    /// Bytes a device wrote into guest memory by DMA (payload: the bytes).
+    case dmaData = 2
+    /// The value a clock read returned (payload: u64).
+    case clockRead = 3
+    /// The value a random read returned (payload: u64).
+    case randomRead = 4
+    /// A client request delivered to the guest (payload: the request).
+    case clientRequest = 5
+    /// The guest produced an output here (payload: output id u64 and a hash of its bytes u64):
+    /// the backup checks its own output against it.
+    case outputMarker = 6
+    /// Nothing happened up to this instruction count: the backup may execute that far.
+    case progress = 7
+    /// Which vCPU runs next and up to which count (payload: vCPU u32, until u64).
+    case scheduling = 8
+    /// The primary is alive (payload: its clock, u64).
+    case heartbeat = 9
+}
+
+/// The fixed part of a log entry.
+public struct LogEntryHeader: Equatable, Sendable {
+    public var seq: UInt64
+    public var instructionCount: UInt64
+    public var vcpu: UInt32
+    public var kind: LogEntryKind
+    public var flags: LogEntryFlags
+
+    public init(seq: UInt64, instructionCount: UInt64, vcpu: UInt32 = 0, kind: LogEntryKind, flags: LogEntryFlags = []) {
+        self.seq = seq
+        self.instructionCount = instructionCount
+        self.vcpu = vcpu
+        self.kind = kind
+        self.flags = flags
+    }
+}
+
+public struct LogEntryFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// An output follows this entry: an output-aware ACK policy acknowledges it at once.
+    public static let precedesOutput = LogEntryFlags(rawValue: 1)
+}
+
+/// A log entry read in place from the channel: `payload` points into ring memory and is valid
+/// only until the receiver releases it (the end of the `drain` callback).
+public struct LogEntryView {
+    public let header: LogEntryHeader
+    public let payload: UnsafeRawBufferPointer
+
+    /// The payload as a u64 (clock and random values, heartbeats), or nil if it is not 8 bytes.
+    public var value: UInt64? {
+        payload.count >= 8 ? UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self)) : nil
+    }
+
+    /// Copies the entry out of the channel.
+    public var owned: LogEntry { LogEntry(header: header, payload: Array(payload)) }
+}
+
+/// A log entry that owns its payload (for tests, files and anything kept past a `drain`).
+public struct LogEntry: Equatable, Sendable {
+    public var header: LogEntryHeader
+    public var payload: [UInt8]
+
+    public init(header: LogEntryHeader, payload: [UInt8] = []) {
+        self.header = header
+        self.payload = payload
+    }
+
+    public init(header: LogEntryHeader, value: UInt64) {
+        self.header = header
+        payload = withUnsafeBytes(of: value.littleEndian) { Array($0) }
+    }
+}

@@ -1,0 +1,166 @@
+import Atomics
+import Topology
+
+/// The producing end of a `RingBuffer`. Use it from one thread only.
+///
+/// Batching: `tryReserve`/`reserve` any number of frames, fill them, then `commit()` publishes
+/// them all with one release store of `tail`.
+public struct RingProducer: @unchecked Sendable {
+    public let ring: RingBuffer
+
+    public init(_ ring: RingBuffer) { self.ring = ring }
+
+    /// Slots a frame with `payload` bytes occupies.
+    @inline(__always)
+    static func slots(forPayload payload: Int) -> Int {
+        (payload + RingBuffer.frameHeaderSize + RingBuffer.slotSize - 1) / RingBuffer.slotSize
+    }
+
+    /// Reserves a contiguous frame for `payload` bytes, or returns nil if the ring has no room
+    /// now. The returned buffer (at least `payload` bytes) is the producer's until `commit`.
+    /// `payload` must be at most `ring.maximumPayload` (`reserve` checks it).
+    @inline(__always)
+    public func tryReserve(payload: Int) -> UnsafeMutableRawBufferPointer? {
+        let ring = self.ring
+        let needed = Self.slots(forPayload: payload)
+        precondition(needed <= ring.capacity / 2, "frame of \(payload) bytes exceeds the ring's maximum of \(ring.maximumPayload)")
+        let state = ring.producerState
+        let start = state.pointee.reserved
+        let offset = Int(truncatingIfNeeded: start) & ring.mask
+        let toEnd = ring.capacity - offset
+        // A frame never wraps: if it does not fit before the end, pad to the end first.
+        let total = needed <= toEnd ? needed : toEnd + needed
+        if start &+ UInt64(total) &- state.pointee.cachedHead > UInt64(ring.capacity) {
+            state.pointee.cachedHead = ring.head.load(ordering: .acquiring)
+            if start &+ UInt64(total) &- state.pointee.cachedHead > UInt64(ring.capacity) { return nil }
+        }
+        var frameStart = offset
+        if needed > toEnd {
+            Self.writeHeader(ring.slots + offset * RingBuffer.slotSize, slots: toEnd, flags: RingBuffer.paddingFlag)
+            frameStart = 0
+        }
+        let frame = ring.slots + frameStart * RingBuffer.slotSize
+        Self.writeHeader(frame, slots: needed, flags: 0)
+        state.pointee.reserved = start &+ UInt64(total)
+        return UnsafeMutableRawBufferPointer(
+            start: frame + RingBuffer.frameHeaderSize, count: needed * RingBuffer.slotSize - RingBuffer.frameHeaderSize)
+    }
+
+    /// Reserves a frame, waiting (per the ring's strategy) while the ring is full; the time spent
+    /// waiting is added to the producer's stall counters. Throws if the ring is closed.
+    @inline(__always)
+    public func reserve(payload: Int) throws(ChannelError) -> UnsafeMutableRawBufferPointer {
+        if ring.isClosed { throw .closed }
+        guard payload <= ring.maximumPayload else { throw .frameTooLarge(bytes: payload, maximum: ring.maximumPayload) }
+        if let frame = tryReserve(payload: payload) { return frame }
+        return try reserveSlowly(payload: payload)
+    }
+
+    @inline(never)
+    func reserveSlowly(payload: Int) throws(ChannelError) -> UnsafeMutableRawBufferPointer {
+        // Anything reserved but not yet committed must become visible, or a consumer waiting
+        // for it could never free the space this reservation needs.
+        commit()
+        let started = monotonicNanos()
+        var frame: UnsafeMutableRawBufferPointer?
+        _ = ring.waitUntil(parked: ring.producerParked, word: ring.producerParkedWord) {
+            frame = tryReserve(payload: payload)
+            return frame != nil
+        }
+        let state = ring.producerState
+        state.pointee.stallNanos &+= monotonicNanos() &- started
+        state.pointee.stalls &+= 1
+        guard let frame else { throw .closed }
+        return frame
+    }
+
+    /// Publishes every frame reserved since the last commit, with one release store.
+    @inline(__always)
+    public func commit() {
+        let state = ring.producerState
+        state.pointee.published = state.pointee.reserved
+        ring.tail.store(state.pointee.reserved, ordering: .releasing)
+        ring.wakeIfParked(ring.consumerParked, word: ring.consumerParkedWord)
+    }
+
+    /// Frames reserved but not yet committed start at this slot index (for rewriting them
+    /// before `commit`, as the channel does with delivery times).
+    var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
+
+    /// The frame starting at slot index `position`, and its slot count (padding frames included).
+    func frame(at position: UInt64) -> (header: UnsafeMutableRawPointer, slots: Int, isPadding: Bool) {
+        let frame = ring.slots + (Int(truncatingIfNeeded: position) & ring.mask) * RingBuffer.slotSize
+        return (frame, Int(frame.load(as: UInt32.self)), frame.load(fromByteOffset: 4, as: UInt32.self) & RingBuffer.paddingFlag != 0)
+    }
+
+    @inline(__always)
+    static func writeHeader(_ frame: UnsafeMutableRawPointer, slots: Int, flags: UInt32) {
+        frame.storeBytes(of: UInt32(truncatingIfNeeded: slots), as: UInt32.self)
+        frame.storeBytes(of: flags, toByteOffset: 4, as: UInt32.self)
+    }
+}
+
+/// The consuming end of a `RingBuffer`. Use it from one thread only.
+///
+/// Batching: `peek`/`advance` over as many frames as are visible, reading each in place, then
+/// `release()` frees them all with one release store of `head`.
+public struct RingConsumer: @unchecked Sendable {
+    public let ring: RingBuffer
+
+    public init(_ ring: RingBuffer) { self.ring = ring }
+
+    /// A published frame, read in place.
+    public struct Frame {
+        /// The frame's payload area (its full slots, less the frame header).
+        public let bytes: UnsafeRawBufferPointer
+        let slots: Int
+    }
+
+    /// The next published frame, or nil if none is visible.
+    @inline(__always)
+    public func peek() -> Frame? {
+        let ring = self.ring
+        let state = ring.consumerState
+        while true {
+            let position = state.pointee.position
+            if position == state.pointee.cachedTail {
+                state.pointee.cachedTail = ring.tail.load(ordering: .acquiring)
+                if position == state.pointee.cachedTail { return nil }
+            }
+            let frame = ring.slots + (Int(truncatingIfNeeded: position) & ring.mask) * RingBuffer.slotSize
+            let slots = Int(frame.load(as: UInt32.self))
+            if frame.load(fromByteOffset: 4, as: UInt32.self) & RingBuffer.paddingFlag != 0 {
+                state.pointee.position = position &+ UInt64(slots)
+                continue
+            }
+            return Frame(
+                bytes: UnsafeRawBufferPointer(start: frame + RingBuffer.frameHeaderSize, count: slots * RingBuffer.slotSize - RingBuffer.frameHeaderSize),
+                slots: slots)
+        }
+    }
+
+    /// Waits (per the ring's strategy) for a frame; nil once the ring is closed and drained.
+    public func next() -> Frame? {
+        if let frame = peek() { return frame }
+        var frame: Frame?
+        release()
+        _ = ring.waitUntil(parked: ring.consumerParked, word: ring.consumerParkedWord) {
+            frame = peek()
+            return frame != nil
+        }
+        return frame
+    }
+
+    /// Moves past `frame` (the one `peek` returned). Its slots stay untouched until `release`.
+    @inline(__always)
+    public func advance(past frame: Frame) {
+        ring.consumerState.pointee.position &+= UInt64(frame.slots)
+    }
+
+    /// Frees every frame advanced past since the last release, with one release store.
+    @inline(__always)
+    public func release() {
+        ring.head.store(ring.consumerState.pointee.position, ordering: .releasing)
+        ring.wakeIfParked(ring.producerParked, word: ring.producerParkedWord)
+    }
+}

@@ -1,0 +1,75 @@
+import CPlatform
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host machine as ftbench sees it: CPUs, NUMA nodes, where threads run.
+public struct HostTopology: Sendable, Equatable {
+    public var cpuCount: Int
+    public var numaNodes: Int
+    /// Whether the kernel supports NUMA placement (libnuma's numa_available()).
+    public var numaAvailable: Bool
+    /// The CPU model from /proc/cpuinfo, or "unknown".
+    public var cpuModel: String
+
+    public static func current() -> HostTopology {
+        HostTopology(
+            cpuCount: Int(ftb_cpu_count()), numaNodes: Int(ftb_numa_node_count()),
+            numaAvailable: ftb_numa_available() == 1, cpuModel: readCPUModel())
+    }
+
+    /// The NUMA node of `cpu`, or nil if there is no such CPU.
+    public func node(ofCPU cpu: Int) -> Int? {
+        let node = ftb_numa_node_of_cpu(Int32(cpu))
+        return node >= 0 ? Int(node) : nil
+    }
+
+    private static func readCPUModel() -> String {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return "unknown" }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let line {
+            let text = String(cString: line)
+            if text.hasPrefix("model name"), let colon = text.firstIndex(of: ":") {
+                return text[text.index(after: colon)...].trimmingWhitespace()
+            }
+        }
+        return "unknown"
+    }
+}
+
+public struct TopologyError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// Pins the calling thread to `cpu`.
+public func pinCurrentThread(toCPU cpu: Int) throws(TopologyError) {
+    let count = Int(ftb_cpu_count())
+    guard cpu >= 0, cpu < count else {
+        throw TopologyError(description: "CPU \(cpu) does not exist: this machine has CPUs 0...\(count - 1)")
+    }
+    let error = ftb_pin_current_thread(Int32(cpu))
+    guard error == 0 else {
+        throw TopologyError(description: "cannot pin to CPU \(cpu): \(String(cString: strerror(error)))")
+    }
+}
+
+/// The CPU the calling thread is running on.
+public func currentCPU() -> Int { Int(ftb_current_cpu()) }
+
+/// The CPU's spin-wait hint: polite to the sibling hyperthread, and it keeps a spin loop from
+/// flooding the memory system with speculative loads.
+@inline(__always)
+public func cpuRelax() { ftb_cpu_relax() }
+
+/// Gives the CPU to another runnable thread.
+public func yieldCPU() { sched_yield() }
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}

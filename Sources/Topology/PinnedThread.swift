@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A host thread, optionally pinned to one CPU before its body runs. Used to put the primary and
+/// the backup (or a ring's producer and consumer) on cores of their own.
+public final class PinnedThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+    public let cpu: Int?
+    /// Set if pinning failed; the body runs unpinned.
+    public private(set) var pinningError: TopologyError?
+
+    /// Starts `body` on a new thread pinned to `cpu` (nil: not pinned).
+    public init(cpu: Int?, _ body: @escaping @Sendable () -> Void) {
+        self.cpu = cpu
+        self.body = body
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { context in
+            let me = Unmanaged<PinnedThread>.fromOpaque(context!).takeRetainedValue()
+            if let cpu = me.cpu {
+                do throws(TopologyError) { try pinCurrentThread(toCPU: cpu) } catch { me.pinningError = error }
+            }
+            me.body()
+            return nil
+        }, context)
+        precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    /// Waits for the body to finish.
+    public func join() {
+        pthread_join(thread, nil)
+    }
+}

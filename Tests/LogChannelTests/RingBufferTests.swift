@@ -1,0 +1,76 @@
+import LogChannel
+import Testing
+
+@Suite("RingBuffer")
+struct RingBufferTests {
+    @Test("empty, publish, read in place, release")
+    func basics() {
+        let ring = RingBuffer(capacity: 8)
+        let producer = RingProducer(ring), consumer = RingConsumer(ring)
+        #expect(consumer.peek() == nil)
+        let frame = producer.tryReserve(payload: 8)!
+        frame.storeBytes(of: UInt64(42), as: UInt64.self)
+        #expect(consumer.peek() == nil, "nothing is visible before commit")
+        producer.commit()
+        let read = consumer.peek()!
+        #expect(read.bytes.load(as: UInt64.self) == 42)
+        consumer.advance(past: read)
+        #expect(consumer.peek() == nil)
+        consumer.release()
+    }
+
+    @Test("full: the producer gets no room until the consumer releases")
+    func full() {
+        let ring = RingBuffer(capacity: 4)
+        let producer = RingProducer(ring), consumer = RingConsumer(ring)
+        for i in 0..<4 { producer.tryReserve(payload: 56)!.storeBytes(of: UInt64(i), as: UInt64.self) }
+        #expect(producer.tryReserve(payload: 1) == nil)
+        producer.commit()
+        let first = consumer.peek()!
+        consumer.advance(past: first)
+        #expect(producer.tryReserve(payload: 1) == nil, "advanced but not released: still full")
+        consumer.release()
+        #expect(producer.tryReserve(payload: 1) != nil)
+    }
+
+    @Test("frames never wrap: the producer pads to the end and the consumer skips the padding")
+    func wrapAround() {
+        let ring = RingBuffer(capacity: 8)
+        let producer = RingProducer(ring), consumer = RingConsumer(ring)
+        var expected: UInt64 = 0
+        // 3-slot frames in an 8-slot ring: every third frame needs padding.
+        for round in 0..<50 {
+            let frame = producer.tryReserve(payload: 150)!
+            #expect(frame.count >= 150)
+            for i in 0..<150 { frame[i] = UInt8(truncatingIfNeeded: round + i) }
+            producer.commit()
+            let read = consumer.peek()!
+            for i in 0..<150 where read.bytes[i] != UInt8(truncatingIfNeeded: round + i) {
+                Issue.record("round \(round): byte \(i) differs")
+                break
+            }
+            consumer.advance(past: read)
+            consumer.release()
+            expected += 1
+        }
+        #expect(expected == 50)
+    }
+
+    @Test("a frame larger than half the ring is refused with an error")
+    func tooLarge() {
+        let ring = RingBuffer(capacity: 8)
+        #expect(throws: ChannelError.frameTooLarge(bytes: 300, maximum: ring.maximumPayload)) {
+            _ = try RingProducer(ring).reserve(payload: 300)
+        }
+    }
+
+    @Test("NUMA placement falls back where the node does not exist", arguments: [nil, 0, 99] as [Int?])
+    func placement(node: Int?) {
+        let ring = RingBuffer(capacity: 16, node: node)
+        #expect(node == 99 ? ring.node == nil : true)
+        let producer = RingProducer(ring), consumer = RingConsumer(ring)
+        producer.tryReserve(payload: 8)!.storeBytes(of: UInt64(7), as: UInt64.self)
+        producer.commit()
+        #expect(consumer.peek()?.bytes.load(as: UInt64.self) == 7)
+    }
+}
