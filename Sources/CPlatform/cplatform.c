@@ -110,9 +110,32 @@ static uint32_t crc32c_hardware(uint32_t crc, const unsigned char *p, size_t n) 
 }
 #endif
 
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_words_hardware(uint32_t crc, uint64_t w0, uint64_t w1, uint64_t w2, uint32_t w3) {
+    uint64_t c = ~crc;
+    c = __builtin_ia32_crc32di(c, w0);
+    c = __builtin_ia32_crc32di(c, w1);
+    c = __builtin_ia32_crc32di(c, w2);
+    return ~__builtin_ia32_crc32si((uint32_t)c, w3);
+}
+#endif
+
 uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length) {
 #if defined(__x86_64__)
     if (has_sse42) return crc32c_hardware(crc, data, length);
 #endif
     return crc32c_software(crc, data, length);
+}
+
+uint32_t ftb_crc32c_words(uint32_t crc, uint64_t w0, uint64_t w1, uint64_t w2, uint32_t w3) {
+#if defined(__x86_64__)
+    if (has_sse42) return crc32c_words_hardware(crc, w0, w1, w2, w3);
+#endif
+    unsigned char bytes[28];
+    memcpy(bytes, &w0, 8);
+    memcpy(bytes + 8, &w1, 8);
+    memcpy(bytes + 16, &w2, 8);
+    memcpy(bytes + 24, &w3, 4);
+    return crc32c_software(crc, bytes, 28);
 }

@@ -10,7 +10,8 @@ import Topology
 ///
 /// Ownership: the sender's mutable state (link model, counters) lives in one allocation it owns
 /// and frees in `deinit`, reached through a pointer so the hot path pays no exclusivity checks.
-/// Use from one thread only.
+/// The allocation is 128-byte aligned and padded: its counters change on every message, so it
+/// must not share a cache line with anything the consumer reads. Use from one thread only.
 final class DelayLineSender: @unchecked Sendable {
     static let stampSize = 8
 
@@ -23,15 +24,17 @@ final class DelayLineSender: @unchecked Sendable {
     let producer: RingProducer
     let state: UnsafeMutablePointer<State>
 
+    static let stateBytes = (MemoryLayout<State>.stride + 127) / 128 * 128
+
     init(_ producer: RingProducer, profile: ChannelProfile, seed: UInt64) {
         self.producer = producer
-        state = .allocate(capacity: 1)
+        state = UnsafeMutableRawPointer.allocate(byteCount: Self.stateBytes, alignment: 128).bindMemory(to: State.self, capacity: 1)
         state.initialize(to: State(link: profile.isImmediate ? nil : LinkModel(profile: profile, seed: seed)))
     }
 
     deinit {
         state.deinitialize(count: 1)
-        state.deallocate()
+        UnsafeMutableRawPointer(state).deallocate()
     }
 
     /// Reserves a frame for a message of `wireBytes`, waiting while the ring is full.

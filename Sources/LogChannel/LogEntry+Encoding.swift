@@ -29,17 +29,16 @@ public enum LogEntryCodec {
     @inline(__always)
     @discardableResult
     public static func encode(_ header: LogEntryHeader, payload: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer) -> Int {
-        destination.storeBytes(of: version, as: UInt8.self)
-        destination.storeBytes(of: header.kind.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBytes(of: header.flags.rawValue.littleEndian, toByteOffset: 2, as: UInt16.self)
-        destination.storeBytes(of: header.vcpu.littleEndian, toByteOffset: 4, as: UInt32.self)
+        let w0 = UInt64(version) | UInt64(header.kind.rawValue) << 8 | UInt64(header.flags.rawValue) << 16 | UInt64(header.vcpu) << 32
+        let length = UInt32(truncatingIfNeeded: payload.count)
+        destination.storeBytes(of: w0.littleEndian, as: UInt64.self)
         destination.storeBytes(of: header.seq.littleEndian, toByteOffset: 8, as: UInt64.self)
         destination.storeBytes(of: header.instructionCount.littleEndian, toByteOffset: 16, as: UInt64.self)
-        destination.storeBytes(of: UInt32(truncatingIfNeeded: payload.count).littleEndian, toByteOffset: 24, as: UInt32.self)
+        destination.storeBytes(of: length.littleEndian, toByteOffset: 24, as: UInt32.self)
         if let source = payload.baseAddress, payload.count > 0 {
             (destination + headerSize).copyMemory(from: source, byteCount: payload.count)
         }
-        let crc = checksum(destination, payload: UnsafeRawBufferPointer(start: destination + headerSize, count: payload.count))
+        let crc = checksum(w0, header.seq, header.instructionCount, length, payload: UnsafeRawBufferPointer(start: destination + headerSize, count: payload.count))
         destination.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
         return headerSize + payload.count
     }
@@ -66,18 +65,17 @@ public enum LogEntryCodec {
         }
         let payload = UnsafeRawBufferPointer(start: base + headerSize, count: length)
         let stored = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
-        let computed = checksum(base, payload: payload)
+        let w0 = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        let count = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        let computed = checksum(w0, seq, count, UInt32(length), payload: payload)
         guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
-        let version = base.load(as: UInt8.self)
+        let version = UInt8(truncatingIfNeeded: w0)
         guard version == Self.version else { throw .unsupportedVersion(version, seq: seq) }
-        let kindByte = base.load(fromByteOffset: 1, as: UInt8.self)
+        let kindByte = UInt8(truncatingIfNeeded: w0 >> 8)
         guard let kind = LogEntryKind(rawValue: kindByte) else { throw .unknownKind(kindByte, seq: seq) }
         let header = LogEntryHeader(
-            seq: seq,
-            instructionCount: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-            vcpu: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-            kind: kind,
-            flags: LogEntryFlags(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))))
+            seq: seq, instructionCount: count, vcpu: UInt32(truncatingIfNeeded: w0 >> 32), kind: kind,
+            flags: LogEntryFlags(rawValue: UInt16(truncatingIfNeeded: w0 >> 16)))
         return LogEntryView(header: header, payload: payload)
     }
 
@@ -86,9 +84,10 @@ public enum LogEntryCodec {
         return try result.get()
     }
 
+    /// CRC-32C of the first 28 header bytes (given as their little-endian words) and the payload.
     @inline(__always)
-    static func checksum(_ header: UnsafeRawPointer, payload: UnsafeRawBufferPointer) -> UInt32 {
-        let crc = ftb_crc32c(0, header, 28)
+    static func checksum(_ w0: UInt64, _ seq: UInt64, _ count: UInt64, _ length: UInt32, payload: UnsafeRawBufferPointer) -> UInt32 {
+        let crc = ftb_crc32c_words(0, w0, seq, count, length)
         return payload.count > 0 ? ftb_crc32c(crc, payload.baseAddress, payload.count) : crc
     }
 }

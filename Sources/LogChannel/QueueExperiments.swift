@@ -29,13 +29,8 @@ public final class RingQueue: MessageQueue, @unchecked Sendable {
     @inline(__always)
     public func send(first: UInt64, count: Int) {
         for i in 0..<UInt64(count) {
-            var frame = producer.tryReserve(payload: payload)
-            while frame == nil {
-                producer.commit()
-                cpuRelax()
-                frame = producer.tryReserve(payload: payload)
-            }
-            frame.unsafelyUnwrapped.storeBytes(of: first &+ i, as: UInt64.self)
+            guard let frame = try? producer.reserve(payload: payload) else { return }
+            frame.storeBytes(of: first &+ i, as: UInt64.self)
         }
         producer.commit()
     }

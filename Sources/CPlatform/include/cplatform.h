@@ -37,5 +37,9 @@ void ftb_cpu_relax(void);
 /// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to start). Uses the SSE4.2
 /// instruction where the CPU has it, else a table.
 uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length);
+/// CRC-32C of the 28 bytes w0, w1, w2 (little-endian u64s) and w3 (u32), from registers: the
+/// same value as ftb_crc32c over those bytes in memory, without reading back words the caller
+/// has just stored in pieces (which defeats store-to-load forwarding).
+uint32_t ftb_crc32c_words(uint32_t crc, uint64_t w0, uint64_t w1, uint64_t w2, uint32_t w3);
 
 #endif
