@@ -1,7 +1,11 @@
 import CPlatform
 
-/// One zero-filled allocation, placed on a NUMA node when the machine has NUMA support, else
-/// allocated normally (64-byte aligned either way).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One zero-filled, page-aligned allocation, placed on a NUMA node when the machine has NUMA
+/// support, else mapped anonymously.
 ///
 /// Ownership: the instance owns `base` for its whole life and frees it in `deinit` the way it
 /// was allocated. It makes no promise about concurrent access: that is the contract of whoever
@@ -19,10 +23,13 @@ public final class NodeLocalMemory: @unchecked Sendable {
         if let node, let placed = ftb_numa_alloc_onnode(size, Int32(node)) {
             base = placed
             self.node = node
-        } else {
-            base = .allocate(byteCount: size, alignment: 64)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        } else if let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED {
+            // A mapping of its own (page-aligned, zero-filled), never memory the heap shares
+            // with other objects.
+            base = mapped
             self.node = nil
+        } else {
+            preconditionFailure("out of memory: cannot map \(size) bytes")
         }
         self.size = size
     }
@@ -31,7 +38,7 @@ public final class NodeLocalMemory: @unchecked Sendable {
         if node != nil {
             ftb_numa_free(base, size)
         } else {
-            base.deallocate()
+            munmap(base, size)
         }
     }
 }

@@ -109,6 +109,9 @@ struct CommandLineTests {
         .init(arguments: ["exec", "fib", "--memory", "1K"], expected: "is too small"),
         .init(arguments: ["exec", "fib", "--requests=-1"], expected: "--requests must not be negative"),
         .init(arguments: ["frobnicate"], expected: "Unexpected argument 'frobnicate'"),
+        .init(arguments: ["calibrate", "--cpus", "0,0"], expected: "--cpus '0,0' is not two CPU numbers"),
+        .init(arguments: ["calibrate", "--cpus", "0,4096"], expected: "CPU 4096 does not exist"),
+        .init(arguments: ["calibrate", "--samples", "0"], expected: "--samples must be positive"),
     ]
 
     @Test("bad input gives a one-line error and a non-zero exit, never a trap", arguments: badRuns)
@@ -123,6 +126,16 @@ struct CommandLineTests {
         #expect(firstLine.hasPrefix("Error: "), "stderr: \(process.stderr)")
         #expect(firstLine.contains(bad.expected), "stderr: \(process.stderr)")
         #expect(!process.stderr.contains("Fatal error") && !process.stderr.contains("Stack dump"))
+    }
+
+    @Test("calibrate reports the floor, the channel and the interpreter")
+    func calibrate() throws {
+        let result = try ftbench("calibrate", "--samples", "50", "--entries", "200000")
+        #expect(result.status == 0, "\(result.stderr)")
+        for line in ["floor (cache-line round trip)", "channel round trip, 8-byte entry", "channel round trip, 64-byte entry",
+                     "one at a time", "batches of 64", "interpreter (fib)"] {
+            #expect(result.stdout.contains(line))
+        }
     }
 
     @Test("docs/ISA.md carries the instruction table generated from the ISA definition")
