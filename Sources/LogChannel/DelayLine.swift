@@ -112,6 +112,44 @@ public struct DelayLineReceiver: @unchecked Sendable {
         return DrainResult(count: count, nextDue: nextDue)
     }
 
+    /// Hands every due message after the look-ahead cursor to `body` and moves the cursor past
+    /// them, without consuming (see `RingConsumer.scan`). Reads the clock once.
+    @inline(__always)
+    func scan(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        let now = immediate ? 0 : monotonicNanos()
+        var count = 0
+        while let frame = consumer.scan() {
+            let due = frame.bytes.load(as: UInt64.self)
+            if due > now { return DrainResult(count: count, nextDue: due) }
+            try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
+            consumer.advanceScan(past: frame)
+            count += 1
+        }
+        return DrainResult(count: count, nextDue: nil)
+    }
+
+    /// The next scanned message, not consumed.
+    @inline(__always)
+    func peekScanned() -> (bytes: UnsafeRawBufferPointer, frame: RingConsumer.Frame)? {
+        guard let frame = consumer.peekScanned() else { return nil }
+        return (UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]), frame)
+    }
+
+    /// Waits until something new is visible after the look-ahead cursor, the ring is closed, or
+    /// `deadline` passes (with a deadline it spins and yields instead of parking, since a
+    /// parked thread wakes only when the other side publishes).
+    func waitForMore(until deadline: UInt64?) {
+        if consumer.scan() != nil { return }
+        consumer.release()
+        if let deadline {
+            while consumer.scan() == nil, !consumer.ring.isClosed, monotonicNanos() < deadline { yieldCPU() }
+        } else {
+            _ = consumer.ring.waitUntil(parked: consumer.ring.consumerParked, word: consumer.ring.consumerParkedWord) {
+                consumer.scan() != nil
+            }
+        }
+    }
+
     /// Waits until a message is due (per the ring's wait strategy while nothing is visible, then
     /// by sleeping and spinning to its delivery time), then drains. Returns a count of 0 only
     /// when the channel is closed and empty.

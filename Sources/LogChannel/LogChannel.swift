@@ -104,16 +104,62 @@ public struct LogReceiver: @unchecked Sendable {
     }
 }
 
-/// Sends cumulative acknowledgements from the backup. Use from one thread only.
+extension LogReceiver {
+    /// Reads ahead: hands every entry that has arrived (is due) and was not scanned before to
+    /// `body`, decoded and verified, without consuming it. The backup acknowledges entries here,
+    /// when they are received and buffered, before it executes them.
+    @inline(__always)
+    public func scan(_ body: (LogEntryView) throws -> Void) throws -> DrainResult {
+        try line.scan { bytes in try body(try LogEntryCodec.decode(bytes)) }
+    }
+
+    /// The next entry to execute (already scanned), without consuming it; nil if the backup has
+    /// executed everything it has scanned. Valid until `consume()`.
+    @inline(__always)
+    public func peekScanned() throws -> LogEntryView? {
+        guard let next = line.peekScanned() else { return nil }
+        return try LogEntryCodec.decode(next.bytes)
+    }
+
+    /// Consumes the entry `peekScanned` returned. Its slot is freed at the next `release()`.
+    @inline(__always)
+    public func consume() {
+        if let next = line.peekScanned() { line.consumer.advance(past: next.frame) }
+    }
+
+    /// Frees the slots of every consumed entry, with one release store.
+    @inline(__always)
+    public func release() { line.consumer.release() }
+
+    /// Waits until something new arrives, the channel closes, or `deadline` passes.
+    public func waitForMore(until deadline: UInt64?) { line.waitForMore(until: deadline) }
+
+    public var isClosed: Bool { line.consumer.ring.isClosed }
+}
+
+/// What an ACK says, cumulatively: every log entry up to `received` has arrived at the backup and
+/// is buffered there; every entry up to `executed` has been replayed.
+public struct Acknowledgement: Equatable, Sendable {
+    public var received: UInt64
+    public var executed: UInt64
+
+    public init(received: UInt64, executed: UInt64) {
+        self.received = received
+        self.executed = executed
+    }
+}
+
+/// Sends acknowledgements from the backup. Use from one thread only.
 public struct AckSender: @unchecked Sendable {
     let line: DelayLineSender
 
     init(_ line: DelayLineSender) { self.line = line }
 
-    /// Acknowledges every log entry up to and including `seq`, and sends it at once.
-    public func acknowledge(upTo seq: UInt64) throws(ChannelError) {
-        let destination = try line.reserve(wireBytes: 8)
-        destination.storeBytes(of: seq.littleEndian, as: UInt64.self)
+    /// Sends `ack` at once.
+    public func acknowledge(_ ack: Acknowledgement) throws(ChannelError) {
+        let destination = try line.reserve(wireBytes: 16)
+        destination.storeBytes(of: ack.received.littleEndian, as: UInt64.self)
+        destination.storeBytes(of: ack.executed.littleEndian, toByteOffset: 8, as: UInt64.self)
         line.flush()
     }
 
@@ -126,24 +172,25 @@ public struct AckReceiver: @unchecked Sendable {
 
     init(_ line: DelayLineReceiver) { self.line = line }
 
-    /// The highest sequence number acknowledged by the ACKs due now, or nil if none is. Does not
-    /// wait.
+    /// The latest acknowledgement among those due now, or nil if none is. Does not wait.
     @inline(__always)
-    public func poll() -> UInt64? {
-        var highest: UInt64?
-        _ = line.drain(limit: .max) { Self.note($0, in: &highest) }
-        return highest
+    public func poll() -> Acknowledgement? {
+        var latest: Acknowledgement?
+        _ = line.drain(limit: .max) { Self.note($0, in: &latest) }
+        return latest
     }
 
-    /// Waits for the next ACK(s) and returns the highest; nil if the channel closed.
-    public func next() -> UInt64? {
-        var highest: UInt64?
-        _ = line.receive(limit: .max) { Self.note($0, in: &highest) }
-        return highest
+    /// Waits for the next ACK(s) and returns the latest; nil if the channel closed.
+    public func next() -> Acknowledgement? {
+        var latest: Acknowledgement?
+        _ = line.receive(limit: .max) { Self.note($0, in: &latest) }
+        return latest
     }
 
     @inline(__always)
-    private static func note(_ ack: UnsafeRawBufferPointer, in highest: inout UInt64?) {
-        highest = max(highest ?? 0, UInt64(littleEndian: ack.loadUnaligned(as: UInt64.self)))
+    private static func note(_ bytes: UnsafeRawBufferPointer, in latest: inout Acknowledgement?) {
+        let received = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+        let executed = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        latest = Acknowledgement(received: max(latest?.received ?? 0, received), executed: max(latest?.executed ?? 0, executed))
     }
 }

@@ -124,10 +124,38 @@ public struct RingConsumer: @unchecked Sendable {
     /// The next published frame, or nil if none is visible.
     @inline(__always)
     public func peek() -> Frame? {
+        nextFrame(at: &ring.consumerState.pointee.position)
+    }
+
+    /// The next published frame after the look-ahead cursor, or nil if none is visible. Scanning
+    /// does not consume: `peekScanned` and `advance` still go through every frame in order.
+    @inline(__always)
+    public func scan() -> Frame? {
+        let state = ring.consumerState
+        if state.pointee.scanPosition < state.pointee.position { state.pointee.scanPosition = state.pointee.position }
+        return nextFrame(at: &state.pointee.scanPosition)
+    }
+
+    /// Moves the look-ahead cursor past `frame` (the one `scan` returned).
+    @inline(__always)
+    public func advanceScan(past frame: Frame) {
+        ring.consumerState.pointee.scanPosition &+= UInt64(frame.slots)
+    }
+
+    /// The next frame to consume if the look-ahead cursor has passed it, else nil.
+    @inline(__always)
+    public func peekScanned() -> Frame? {
+        let state = ring.consumerState
+        guard state.pointee.position < state.pointee.scanPosition else { return nil }
+        return peek()
+    }
+
+    /// The frame at `position` (skipping padding, which moves `position`), if published.
+    @inline(__always)
+    private func nextFrame(at position: inout UInt64) -> Frame? {
         let ring = self.ring
         let state = ring.consumerState
         while true {
-            let position = state.pointee.position
             if position == state.pointee.cachedTail {
                 state.pointee.cachedTail = ring.tail.load(ordering: .acquiring)
                 if position == state.pointee.cachedTail { return nil }
@@ -135,7 +163,7 @@ public struct RingConsumer: @unchecked Sendable {
             let frame = ring.slots + (Int(truncatingIfNeeded: position) & ring.mask) * RingBuffer.slotSize
             let slots = Int(frame.load(as: UInt32.self))
             if frame.load(fromByteOffset: 4, as: UInt32.self) & RingBuffer.paddingFlag != 0 {
-                state.pointee.position = position &+ UInt64(slots)
+                position &+= UInt64(slots)
                 continue
             }
             return Frame(

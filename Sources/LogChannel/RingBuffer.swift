@@ -95,6 +95,8 @@ public final class RingBuffer: @unchecked Sendable {
     struct ConsumerState {
         var position: UInt64 = 0
         var cachedTail: UInt64 = 0
+        /// A look-ahead cursor (>= position) for reading frames before consuming them.
+        var scanPosition: UInt64 = 0
     }
 
     /// - Parameters:

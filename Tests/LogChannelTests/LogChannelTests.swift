@@ -119,13 +119,33 @@ struct LogChannelTests {
         }
     }
 
+    @Test("the backup reads ahead: scanned entries are acknowledged before they are consumed")
+    func scanAhead() throws {
+        let channel = LogChannel(profile: .loopback, capacity: 64)
+        for seq in 1...UInt64(5) { try channel.primary.log.append(.init(seq: seq, instructionCount: seq, kind: .progress)) }
+        channel.primary.log.flush()
+        #expect(try channel.backup.log.peekScanned() == nil, "nothing scanned yet")
+        var scanned: [UInt64] = []
+        _ = try channel.backup.log.scan { scanned.append($0.header.seq) }
+        #expect(scanned == [1, 2, 3, 4, 5])
+        _ = try channel.backup.log.scan { scanned.append($0.header.seq) }
+        #expect(scanned.count == 5, "a scan reads each entry once")
+        var consumed: [UInt64] = []
+        while let entry = try channel.backup.log.peekScanned() {
+            consumed.append(entry.header.seq)
+            channel.backup.log.consume()
+        }
+        channel.backup.log.release()
+        #expect(consumed == scanned)
+    }
+
     @Test("ACKs travel back cumulatively")
     func acks() throws {
         let channel = LogChannel(profile: .loopback, capacity: 64)
         #expect(channel.primary.acks.poll() == nil)
-        try channel.backup.acks.acknowledge(upTo: 3)
-        try channel.backup.acks.acknowledge(upTo: 9)
-        #expect(channel.primary.acks.poll() == 9)
+        try channel.backup.acks.acknowledge(.init(received: 3, executed: 1))
+        try channel.backup.acks.acknowledge(.init(received: 9, executed: 2))
+        #expect(channel.primary.acks.poll() == .init(received: 9, executed: 2))
         #expect(channel.primary.acks.poll() == nil)
     }
 
