@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Module graph (dependencies flow one way):
-//   ftbench (thin executable) -> FTBenchCLI -> (GuestVM, LogChannel) -> Topology -> CPlatform
-// Replication and Harness will sit between the CLI and GuestVM/LogChannel.
+//   ftbench (thin executable) -> FTBenchCLI -> Harness -> Replication -> (GuestVM, LogChannel)
+//   -> Topology -> CPlatform
 let package = Package(
     name: "ftbench",
     platforms: [.macOS(.v15)],
@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -40,9 +41,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Replication",
+            dependencies: ["GuestVM", "LogChannel", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .target(
+            name: "Harness",
+            dependencies: ["Replication", "GuestVM", "LogChannel", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .target(
             name: "FTBenchCLI",
             dependencies: [
-                "GuestVM", "LogChannel", "Topology",
+                "Harness", "Replication", "GuestVM", "LogChannel", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,6 +59,8 @@ let package = Package(
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "Topology", "CPlatform"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "Topology"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
         .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM"]),
         .executableTarget(
             name: "GuestVMBenchmarks",

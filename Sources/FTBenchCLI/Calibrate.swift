@@ -1,5 +1,6 @@
 import ArgumentParser
 import GuestVM
+import Harness
 import LogChannel
 import Topology
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GuestVM
+import Harness
 import Topology
 
 struct Exec: ParsableCommand {
@@ -73,13 +74,13 @@ struct Exec: ParsableCommand {
         print("""
             --- \(loaded.program.name): \(machine.vcpuCount) vCPU(s), seed \(seed)
             instructions      \(instructions)
-            wall seconds      \(formatted(seconds, 4))
-            ns/instruction    \(formatted(ns, 3))
-            guest MIPS        \(formatted(seconds > 0 ? Double(instructions) / seconds / 1e6 : 0, 1))
+            wall seconds      \(Format.fixed(seconds, 4))
+            ns/instruction    \(Format.fixed(ns, 3))
+            guest MIPS        \(Format.fixed(seconds > 0 ? Double(instructions) / seconds / 1e6 : 0, 1))
             outputs           \(summary.outputs) (\(summary.outputBytes) bytes)
             requests sent     \(driver.requestsSent)
             timer ticks       \(driver.timerTicks)
-            state hash        \(hex(summary.stateHash))
+            state hash        \(Format.hex(summary.stateHash))
             """)
     }
 
@@ -112,21 +113,4 @@ struct OutputPrinter {
     func finish() {
         if binaryOutputs > 0 { print("(\(binaryOutputs) binary outputs, \(binaryBytes) bytes)") }
     }
-}
-
-func formatted(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = String(rounded)
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < decimals { text += String(repeating: "0", count: decimals - have) }
-    }
-    return text
-}
-
-func hex(_ value: UInt64) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 16 - digits.count) + digits
 }

@@ -7,7 +7,7 @@ public protocol HostDriver {
     /// The latest instruction count at which `vcpu`'s next slice must stop, given that the slice
     /// would otherwise run from `count` to `quantumEnd`. A driver that knows of an event due
     /// earlier on this vCPU returns its position.
-    mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) -> UInt64
+    mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64
     /// Called at the start of each slice of `vcpu` (instruction count `count`): raise interrupts
     /// and deliver DMA that is due now. Events enter the guest only here, at exact counts.
     mutating func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws
@@ -18,6 +18,13 @@ public protocol HostDriver {
     /// Every vCPU that has not halted is waiting for an interrupt: block until an event can be
     /// injected and return true, or return false if none will ever come (the run ends).
     mutating func idle(_ machine: Machine) throws -> Bool
+    /// Checked before each round of slices: true ends the run (a duration has elapsed, a log
+    /// has ended).
+    var isFinished: Bool { get }
+}
+
+extension HostDriver {
+    public var isFinished: Bool { false }
 }
 
 /// What a driven run did.
@@ -44,13 +51,13 @@ extension Machine {
         precondition(quantum > 0, "quantum must be positive")
         var outputs = 0, outputBytes = 0
         var outputHasher = StateHasher()
-        while !allHalted {
+        while !allHalted, !driver.isFinished {
             for vcpu in 0..<vcpuCount where !isHalted(vcpu: vcpu) {
                 try driver.injectEvents(into: self, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
                 if isWaiting(vcpu: vcpu) { continue }
                 let start = instructionCount(vcpu: vcpu)
                 let (quantumEnd, overflow) = start.addingReportingOverflow(quantum)
-                let end = driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
+                let end = try driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
                 slice: while true {
                     let exit = run(vcpu: vcpu, until: end)
                     switch exit {

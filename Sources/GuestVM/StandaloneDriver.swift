@@ -8,11 +8,11 @@ public struct StandaloneDriver: HostDriver {
     /// Requests the client still has to send, last one first.
     private var requests: [[UInt8]]
     private var random: SplitMix64
-    private var nextTickNanos: UInt64?
+    private var timer = TimerDevice()
     private let onOutput: (UnsafeRawBufferPointer) -> Void
     /// Every input given to the guest, if recording.
     public private(set) var recording: EventScript?
-    public private(set) var timerTicks = 0
+    public var timerTicks: Int { timer.ticks }
     public private(set) var requestsSent = 0
 
     /// - Parameters:
@@ -31,23 +31,10 @@ public struct StandaloneDriver: HostDriver {
     public mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) -> UInt64 { quantumEnd }
 
     public mutating func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws {
-        let devices = machine.devices
-        if devices.timerPeriodMicros == 0 {
-            nextTickNanos = nil
-        } else if vcpu == devices.timerVCPU {
-            let now = monotonicNanos()
-            let period = devices.timerPeriodMicros &* 1000
-            if let due = nextTickNanos, now >= due {
-                machine.raise(.timer, vcpu: vcpu)
-                recording?.injections.append(.init(vcpu: vcpu, count: count, event: .interrupt(.timer)))
-                timerTicks += 1
-                // A late tick is not made up with a burst: the next one is a period after this.
-                nextTickNanos = max(due &+ period, now)
-            } else if nextTickNanos == nil {
-                nextTickNanos = now &+ period
-            }
+        if timer.tick(machine, vcpu: vcpu, now: monotonicNanos()) {
+            recording?.injections.append(.init(vcpu: vcpu, count: count, event: .interrupt(.timer)))
         }
-        if let buffer = devices.dmaBuffer, buffer.vcpu == vcpu, let request = requests.last {
+        if let buffer = machine.devices.dmaBuffer, buffer.vcpu == vcpu, let request = requests.last {
             guard machine.deliverDMA(request) == .delivered(vcpu: vcpu) else {
                 throw DriverError(message: "request of \(request.count) bytes does not fit the guest's \(buffer.length)-byte receive buffer")
             }
@@ -70,10 +57,8 @@ public struct StandaloneDriver: HostDriver {
 
     public mutating func idle(_ machine: Machine) throws -> Bool {
         if !requests.isEmpty, machine.devices.dmaBuffer != nil { return true }
-        guard machine.devices.timerPeriodMicros > 0 else { return false }
         let now = monotonicNanos()
-        let due = nextTickNanos ?? now &+ machine.devices.timerPeriodMicros &* 1000
-        nextTickNanos = due
+        guard let due = timer.deadline(machine, now: now) else { return false }
         if due > now { sleepNanos(due - now) }
         return true
     }

@@ -68,7 +68,7 @@ public struct AckBatcher: Sendable {
         case .everyMicros: ackNow = due(at: now)
         case .outputAware(let batch): ackNow = flags.contains(.precedesOutput) || unacknowledged >= batch
         }
-        return ackNow ? acknowledge() : nil
+        return ackNow || flags.contains(.acknowledgeNow) ? acknowledge() : nil
     }
 
     /// For a time-based policy, called while no entries arrive: the sequence number to

@@ -78,6 +78,7 @@ public struct LogSender: @unchecked Sendable {
     public func flush() { line.flush() }
 
     public var entriesSent: UInt64 { line.state.pointee.messages }
+    public var isClosed: Bool { line.producer.ring.isClosed }
     public var bytesSent: UInt64 { line.state.pointee.wireBytes }
     /// Times the ring was full and the total nanoseconds the primary waited for room.
     public var stalls: (count: UInt64, nanos: UInt64) { line.producer.ring.producerStalls }

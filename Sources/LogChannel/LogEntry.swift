@@ -44,6 +44,8 @@ public struct LogEntryFlags: OptionSet, Sendable, Hashable {
 
     /// An output follows this entry: an output-aware ACK policy acknowledges it at once.
     public static let precedesOutput = LogEntryFlags(rawValue: 1)
+    /// Acknowledge this entry at once whatever the policy (the primary's last entry of a run).
+    public static let acknowledgeNow = LogEntryFlags(rawValue: 2)
 }
 
 /// A log entry read in place from the channel: `payload` points into ring memory and is valid

@@ -30,7 +30,7 @@ struct EventScriptTests {
             while machine.instructionCount(vcpu: 0) < 500 {
                 let count = machine.instructionCount(vcpu: 0)
                 try driver.injectEvents(into: machine, vcpu: 0, count: count)
-                _ = machine.run(vcpu: 0, until: driver.sliceEnd(vcpu: 0, count: count, quantumEnd: 500))
+                _ = machine.run(vcpu: 0, until: try driver.sliceEnd(vcpu: 0, count: count, quantumEnd: 500))
             }
             #expect(driver.isExhausted)
             hashes.insert(machine.stateHash())
@@ -60,7 +60,7 @@ struct EventScriptTests {
     @Test("record and replay: compute with real timer interrupts")
     func compute() throws {
         let source = try #require(BuiltinPrograms.named("compute")).source
-            .replacingOccurrences(of: ".const PASSES = 1024", with: ".const PASSES = \(longTests ? 1024 : 64)")
+            .replacingOccurrences(of: ".const PASSES = 8192", with: ".const PASSES = \(longTests ? 1024 : 64)")
             .replacingOccurrences(of: "li r1, 1000\n    settimer r1", with: "li r1, 100\n    settimer r1")
         let (recorded, replayed, script) = try recordAndReplay(try assemble(source), seed: 5)
         #expect(script.injections.contains { $0.event == .interrupt(.timer) }, "timer ticks were recorded")

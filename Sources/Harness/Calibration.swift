@@ -4,15 +4,15 @@ import Topology
 
 /// This machine's reference figures, stored with results so runs from different machines can be
 /// read side by side.
-struct Calibration {
-    var floor: Percentiles
-    var roundTrip8: Percentiles
-    var roundTrip64: Percentiles
-    var throughputOneAtATime: Double
-    var throughputBatched: Double
-    var interpreterNanosPerInstruction: Double
+public struct Calibration: Sendable {
+    public var floor: Percentiles
+    public var roundTrip8: Percentiles
+    public var roundTrip64: Percentiles
+    public var throughputOneAtATime: Double
+    public var throughputBatched: Double
+    public var interpreterNanosPerInstruction: Double
 
-    static func measure(cpus: (Int, Int), samples: Int, entries: Int) -> Calibration {
+    public static func measure(cpus: (Int, Int), samples: Int, entries: Int) -> Calibration {
         let floor = Percentiles(QueueExperiments.cacheLineRoundTrips(samples: samples, cpus: cpus))
         func roundTrip(_ payload: Int) -> Percentiles {
             Percentiles(QueueExperiments.roundTrips(
@@ -34,14 +34,14 @@ struct Calibration {
         return Double(monotonicNanos() - start) / Double(machine.instructionCount(vcpu: 0))
     }
 
-    var report: String {
+    public var report: String {
         """
         floor (cache-line round trip)      \(floor)
         channel round trip, 8-byte entry   \(roundTrip8)
         channel round trip, 64-byte entry  \(roundTrip64)
-        throughput, 64-byte, one at a time \(formatted(throughputOneAtATime / 1e6, 1)) M entries/s
-        throughput, 64-byte, batches of 64 \(formatted(throughputBatched / 1e6, 1)) M entries/s
-        interpreter (fib)                  \(formatted(interpreterNanosPerInstruction, 3)) ns/instruction
+        throughput, 64-byte, one at a time \(Format.fixed(throughputOneAtATime / 1e6, 1)) M entries/s
+        throughput, 64-byte, batches of 64 \(Format.fixed(throughputBatched / 1e6, 1)) M entries/s
+        interpreter (fib)                  \(Format.fixed(interpreterNanosPerInstruction, 3)) ns/instruction
         """
     }
 }

@@ -1,0 +1,194 @@
+import GuestVM
+import Histogram
+import LogChannel
+import Topology
+
+/// What one replicated (or, with fault tolerance off, unreplicated) run measured. Rates are over
+/// the measurement window: from the end of warm-up to the end of the run.
+public struct ReplicationReport: Sendable {
+    public var faultTolerance: Bool
+    public var windowNanos: UInt64
+    public var primaryInstructions: UInt64
+    public var requestsSent: Int
+    public var outputs: Int
+    public var timerTicks: Int
+    public var logEntries: UInt64
+    public var logBytes: UInt64
+    public var acksSent: UInt64
+    public var heldOutputsP99: UInt64
+    /// Fraction of the window the primary spent waiting: for log ring space, for room to hold
+    /// outputs, or slowed because the backup lagged.
+    public var primaryStallFraction: Double
+    public var backupLagP99Micros: UInt64
+    public var divergence: Divergence?
+    /// Any other failure of either side, as a one-line message.
+    public var failure: String?
+    public var primaryStateHash: UInt64
+    public var backupStateHash: UInt64?
+    public var backupEntriesReplayed: UInt64
+    public var backupOutputsChecked: Int
+    /// Every output release (its tag and the ACK that released it), when traced.
+    public var outputReleases: [(tag: UInt64, acknowledged: UInt64)]?
+    /// Every entry the backup replayed, when recorded.
+    public var recordedLog: [LogEntry]?
+
+    public var windowSeconds: Double { Double(windowNanos) / 1e9 }
+    public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
+}
+
+/// Runs one scenario: the primary on `options.primaryCPU`, the backup on `options.backupCPU`
+/// (fault tolerance on), the client inside the primary's device emulation.
+public enum ReplicatedRun {
+    public static func run<Client: ClientLoad>(
+        program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions, client: Client,
+        recordLog: Bool = false
+    ) throws -> (ReplicationReport, Client) {
+        let channel = options.faultTolerance
+            ? LogChannel(profile: options.profile, capacity: options.logCapacity, wait: options.wait, seed: options.seed)
+            : nil
+        let results = Results(
+            client: client,
+            primary: try Machine(program: program, vcpus: vcpus, memorySize: memory),
+            backup: try Machine(program: program, vcpus: vcpus, memorySize: memory))
+
+        let backup = channel.map { channel in
+            PinnedThread(cpu: options.backupCPU) {
+                let backupMachine = results.backupMachine
+                let source = LiveLogSource(channel.backup, policy: options.ackPolicy)
+                let tapped = recordLog ? TappedLogSource(source) : nil
+                var driver = BackupDriver(source: tapped ?? source)
+                do {
+                    _ = try backupMachine.drive(&driver, quantum: options.quantum)
+                    try driver.checkLogEnded()
+                } catch let divergence as Divergence {
+                    results.divergence = divergence
+                    channel.close()
+                } catch {
+                    results.backupFailure = "backup: \(error)"
+                    channel.close()
+                }
+                results.backupHash = backupMachine.stateHash()
+                results.backupReplayed = driver.entriesReplayed
+                results.backupOutputs = driver.outputsChecked
+                results.acksSent = source.acks.acksSent
+                results.recorded = tapped?.entries
+            }
+        }
+
+        let primary = PinnedThread(cpu: options.primaryCPU) {
+            let primaryMachine = results.primaryMachine
+            var driver = PrimaryDriver(options: options, machine: primaryMachine, channel: channel, client: results.client)
+            do {
+                _ = try primaryMachine.drive(&driver, quantum: options.quantum)
+            } catch {
+                results.primaryFailure = "primary: \(error)"
+            }
+            let end = monotonicNanos()
+            driver.drain(timeout: 2_000_000_000 + 4 * (options.profile.roundTripNanos))
+            channel?.close()
+            results.report = driver.report(end: end)
+            results.primaryHash = primaryMachine.stateHash()
+            results.client = driver.client
+        }
+        primary.join()
+        backup?.join()
+
+        var report = results.report!
+        report.primaryStateHash = results.primaryHash
+        report.backupStateHash = results.backupHash
+        report.backupEntriesReplayed = results.backupReplayed
+        report.backupOutputsChecked = results.backupOutputs
+        report.acksSent = results.acksSent
+        report.recordedLog = results.recorded
+        report.divergence = results.divergence
+        report.failure = results.primaryFailure ?? results.backupFailure
+        if options.faultTolerance, report.divergence == nil, report.failure == nil, results.backupHash != results.primaryHash {
+            report.divergence = Divergence(seq: 0, vcpu: 0, instructionCount: report.primaryInstructions,
+                                           reason: "the final state hashes differ (primary \(results.primaryHash), backup \(results.backupHash ?? 0))")
+        }
+        return (report, results.client)
+    }
+
+    /// State shared by the two threads and the caller; each field is written by one thread and
+    /// read after `join`, which orders the accesses.
+    private final class Results<Client>: @unchecked Sendable {
+        var client: Client
+        let primaryMachine: Machine
+        let backupMachine: Machine
+        var report: ReplicationReport?
+        var primaryHash: UInt64 = 0
+        var backupHash: UInt64?
+        var backupReplayed: UInt64 = 0
+        var backupOutputs = 0
+        var acksSent: UInt64 = 0
+        var recorded: [LogEntry]?
+        var divergence: Divergence?
+        var primaryFailure: String?
+        var backupFailure: String?
+
+        init(client: Client, primary: Machine, backup: Machine) {
+            self.client = client
+            primaryMachine = primary
+            backupMachine = backup
+        }
+    }
+}
+
+/// Records every entry a `LogSource` hands out (test instrumentation).
+final class TappedLogSource: LogSource {
+    let inner: LogSource
+    private(set) var entries: [LogEntry] = []
+    private var pending: LogEntry?
+
+    init(_ inner: LogSource) { self.inner = inner }
+
+    func next() throws -> LogEntryView? {
+        let entry = try inner.next()
+        pending = entry?.owned
+        return entry
+    }
+
+    func consume() {
+        if let pending { entries.append(pending) }
+        pending = nil
+        inner.consume()
+    }
+}
+
+extension BackupDriver {
+    /// After the guest halted or the log ended: reads (and acknowledges) the log to its end, and
+    /// throws if anything but heartbeats is left, which means the primary did something the
+    /// backup did not.
+    func checkLogEnded() throws {
+        while let entry = try source.next() {
+            guard entry.header.kind == .heartbeat else {
+                throw Divergence(seq: entry.header.seq, vcpu: Int(entry.header.vcpu), instructionCount: entry.header.instructionCount,
+                                 reason: "the log continues (\(entry.header.kind)) after the backup's guest stopped")
+            }
+            source.consume()
+        }
+    }
+}
+
+extension PrimaryDriver {
+    func report(end: UInt64) -> ReplicationReport {
+        let windowStart = measuring ? stats.windowStart : start
+        let window = end > windowStart ? end - windowStart : 1
+        let stalls = (log?.stalls.nanos ?? 0) - (measuring ? stats.stallAtWindowStart : 0)
+            + stats.throttleNanos - (measuring ? stats.throttleAtWindowStart : 0)
+            + stats.outputStallNanos - (measuring ? stats.outputStallAtWindowStart : 0)
+        return ReplicationReport(
+            faultTolerance: log != nil, windowNanos: window,
+            primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
+            requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
+            logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
+            logBytes: (log?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
+            acksSent: 0,
+            heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : 0,
+            primaryStallFraction: Double(stalls) / Double(window),
+            backupLagP99Micros: backupLagMicros.totalCount > 0 ? backupLagMicros.valueAtPercentile(99) : 0,
+            divergence: nil, failure: nil, primaryStateHash: 0, backupStateHash: nil,
+            backupEntriesReplayed: 0, backupOutputsChecked: 0,
+            outputReleases: outputs.trace, recordedLog: nil)
+    }
+}
