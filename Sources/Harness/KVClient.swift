@@ -55,6 +55,8 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
     /// Latency from the actual send time, nanoseconds.
     public private(set) var uncorrected = Histogram<UInt64>(highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
     public private(set) var repliesMeasured = 0
+    /// Every reply accepted, measured or not.
+    public private(set) var repliesReceived = 0
     public private(set) var duplicateReplies = 0
     public private(set) var unknownReplies = 0
     public private(set) var sentMeasured = 0
@@ -116,6 +118,7 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         }
         answered[slot] = true
         outstanding -= 1
+        repliesReceived += 1
         if case .closed = arrivals { nextIntended = max(nextIntended, now) }
         guard measuring, intended[slot] >= measureFrom else { return }
         latency.record(now - intended[slot])

@@ -1,0 +1,62 @@
+import GuestVM
+import Harness
+import Testing
+
+@Suite("KVClient")
+struct KVClientTests {
+    func reply(_ seq: UInt64) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: KVStoreProtocol.replySize)
+        for b in 0..<8 { bytes[b] = UInt8(truncatingIfNeeded: seq >> (8 * b)) }
+        bytes[8] = 1
+        return bytes
+    }
+
+    @Test("latency is measured from the intended send time, and also from the actual one")
+    func coordinatedOmission() {
+        let client = KVClient(rate: 1_000, arrivals: .constant, seed: 1, start: 1_000_000)
+        client.startMeasuring(now: 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        #expect(client.nextIntendedTime == 1_000_000)
+        // The server was stalled: the request intended at 1 ms goes out at 5 ms.
+        _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 5_000_000) }
+        #expect(client.nextIntendedTime == 2_000_000, "the schedule does not slip")
+        reply(1).withUnsafeBytes { client.receive($0, now: 6_000_000) }
+        #expect(client.latency.max >= 4_990_000, "charged from 1 ms")
+        #expect(client.uncorrected.max <= 1_001_000, "from when it was sent")
+    }
+
+    @Test("duplicate and unknown replies are dropped and counted")
+    func duplicates() {
+        let client = KVClient(rate: 1_000, arrivals: .constant, seed: 1, start: 0)
+        client.startMeasuring(now: 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
+        reply(1).withUnsafeBytes { client.receive($0, now: 10) }
+        reply(1).withUnsafeBytes { client.receive($0, now: 20) }
+        reply(7).withUnsafeBytes { client.receive($0, now: 30) }
+        ([1, 2, 3] as [UInt8]).withUnsafeBytes { client.receive($0, now: 40) }
+        #expect(client.repliesMeasured == 1)
+        #expect(client.duplicateReplies == 1)
+        #expect(client.unknownReplies == 2)
+    }
+
+    @Test("Poisson arrivals have the configured mean rate")
+    func poisson() {
+        let client = KVClient(rate: 10_000, arrivals: .poisson, seed: 3, start: 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        for _ in 0..<20_000 { _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) } }
+        let meanGap = Double(client.nextIntendedTime ?? 0) / 20_000
+        #expect(abs(meanGap - 100_000) < 3_000)
+    }
+
+    @Test("closed loop keeps N requests outstanding")
+    func closedLoop() {
+        let client = KVClient(rate: 1, arrivals: .closed(outstanding: 2), seed: 1, start: 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
+        _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
+        #expect(client.nextIntendedTime == nil)
+        reply(1).withUnsafeBytes { client.receive($0, now: 50) }
+        #expect(client.nextIntendedTime == 50)
+    }
+}
