@@ -82,5 +82,14 @@ let package = Package(
             path: "Benchmarks/LogChannelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+            .executableTarget(
+            name: "ReplicationBenchmarks",
+            dependencies: [
+                "Replication", "Harness", "GuestVM", "LogChannel", "Topology",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ReplicationBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

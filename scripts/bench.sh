@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Quick start, part 1: builds ftbench in release mode and runs the main job. For now that is
-# the guest VM alone on the built-in CPU benchmarks, with statistics; replicated runs and result
-# sets in results/ come with `ftbench run`.
+# Quick start, part 1: builds ftbench in release mode and runs the default suite, writing a
+# result set to results/default-<UTC timestamp>/ (runs.csv, latency.csv, meta.json): kvstore
+# at two offered loads and the CPU-bound compute workload, FT off and on over a LAN and a
+# cross-city channel; then the interpreter's speed on fib. About a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
-for program in fib sieve loop compute; do
-  .build/release/ftbench exec "$program" --stats
-done
+.build/release/ftbench run --name default --workload kvstore,compute --profile lan,cross-city \
+  --rate 10000,40000 --duration 2 --warmup 0.5
+.build/release/ftbench exec fib --stats

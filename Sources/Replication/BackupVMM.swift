@@ -247,7 +247,11 @@ public enum Replay {
 
     /// Throws `Divergence` at the first entry the replay does not match.
     public static func run(program: Program, vcpus: Int, source: LogSource, quantum: UInt64) throws -> Outcome {
-        let machine = try Machine(program: program, vcpus: vcpus)
+        try run(machine: try Machine(program: program, vcpus: vcpus), source: source, quantum: quantum)
+    }
+
+    /// Replays on `machine`, which must be fresh.
+    public static func run(machine: Machine, source: LogSource, quantum: UInt64) throws -> Outcome {
         var driver = BackupDriver(source: source)
         _ = try machine.drive(&driver, quantum: quantum)
         try driver.checkLogEnded()

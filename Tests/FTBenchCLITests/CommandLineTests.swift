@@ -112,6 +112,13 @@ struct CommandLineTests {
         .init(arguments: ["calibrate", "--cpus", "0,0"], expected: "--cpus '0,0' is not two CPU numbers"),
         .init(arguments: ["calibrate", "--cpus", "0,4096"], expected: "CPU 4096 does not exist"),
         .init(arguments: ["calibrate", "--samples", "0"], expected: "--samples must be positive"),
+        .init(arguments: ["run", "--profile", "moon"], expected: "--profile: unknown channel profile 'moon'"),
+        .init(arguments: ["run", "--rate=-5"], expected: "--rate: '-5' is not a positive number"),
+        .init(arguments: ["run", "--ack", "sometimes"], expected: "--ack: unknown ACK policy 'sometimes'"),
+        .init(arguments: ["run", "--ft", "maybe"], expected: "--ft must be on, off or both"),
+        .init(arguments: ["run", "--output", "/proc/ftbench-nope", "--duration", "0.1"], expected: "cannot create output directory /proc/ftbench-nope"),
+        .init(arguments: ["run", "--workload", "nosuch"], expected: "'nosuch' is neither a built-in program"),
+        .init(arguments: ["run", "--arrivals", "bursty"], expected: "--arrivals: 'bursty' is not poisson"),
     ]
 
     @Test("bad input gives a one-line error and a non-zero exit, never a trap", arguments: badRuns)
@@ -126,6 +133,20 @@ struct CommandLineTests {
         #expect(firstLine.hasPrefix("Error: "), "stderr: \(process.stderr)")
         #expect(firstLine.contains(bad.expected), "stderr: \(process.stderr)")
         #expect(!process.stderr.contains("Fatal error") && !process.stderr.contains("Stack dump"))
+    }
+
+    @Test("run writes a whole result set and prints a summary")
+    func runWritesResults() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-run-\(UUID().uuidString)").path
+        let result = try ftbench("run", "--workload", "kvstore", "--rate", "5000", "--duration", "0.3", "--warmup", "0.1",
+                                 "--profile", "loopback", "--no-calibration", "--output", dir, "--name", "cli")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("kvstore"))
+        #expect(result.stdout.contains("results: \(dir)/cli-"))
+        let sets = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(sets.count == 1 && sets[0].hasPrefix("cli-") && !sets[0].hasSuffix(".partial"))
+        let runs = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8)
+        #expect(runs.split(separator: "\n").count == 3, "header, FT off, FT on")
     }
 
     @Test("calibrate reports the floor, the channel and the interpreter")
