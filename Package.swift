@@ -55,7 +55,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "ftbench", dependencies: ["FTBenchCLI"]),
+        // jemalloc is the allocator of the ftbench executable only; tests and benchmarks keep the
+        // system allocator, which package-benchmark's malloc counters interpose.
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
+        .executableTarget(name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"]),
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "Topology", "CPlatform"]),

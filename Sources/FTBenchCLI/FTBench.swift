@@ -10,6 +10,9 @@ public struct FTBench: ParsableCommand {
     )
 
     public init() {}
+
+    /// The process's allocator, recorded in meta.json (the executable links jemalloc and says so).
+    nonisolated(unsafe) public static var allocator = "system malloc"
 }
 
 /// A failure the user can act on, printed as one line ("Error: ...") with a non-zero exit.

@@ -4,6 +4,7 @@ import GuestVM
 import Harness
 import LogChannel
 import Replication
+import Topology
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,6 +56,9 @@ struct Run: ParsableCommand {
     @Option(help: "CPUs for the primary and the backup, e.g. 0,1.")
     var cpus = "0,1"
 
+    @Option(help: "NUMA node for the log rings (default: the backup CPU's node).")
+    var ringNode: Int?
+
     @Option(help: "Seed for random reads, arrivals and jitter.")
     var seed: UInt64 = 1
 
@@ -81,6 +85,14 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        let host = HostTopology.current()
+        let pair = parseCPUPair(cpus)!
+        for cpu in [pair.0, pair.1] where cpu >= host.cpuCount {
+            throw CLIError("--cpus: CPU \(cpu) does not exist: this machine has CPUs 0...\(host.cpuCount - 1)")
+        }
+        if let ringNode, ringNode < 0 || ringNode >= host.numaNodes {
+            throw CLIError("--ring-node: node \(ringNode) does not exist: this machine has \(host.numaNodes) NUMA node(s)")
+        }
         let scenarios = try buildScenarios()
         try ResultSet.checkWritable(output)
         var results: [ScenarioResult] = []
@@ -101,7 +113,7 @@ struct Run: ParsableCommand {
         }
         ScenarioRunner.attachRatios(&results)
         let calibration = noCalibration ? nil : Calibration.measure(cpus: parseCPUPair(cpus)!, samples: 300, entries: 2_000_000)
-        let set = ResultSet(results: results, meta: .init(commandLine: CommandLine.arguments, calibration: calibration))
+        let set = ResultSet(results: results, meta: .init(commandLine: CommandLine.arguments, calibration: calibration, allocator: FTBench.allocator))
         let folder = try set.write(into: output, name: name)
         print(SummaryTable.render(results))
         print("results: \(folder)")
@@ -145,6 +157,7 @@ struct Run: ParsableCommand {
                             options.primaryCPU = pair.0
                             options.backupCPU = pair.1
                             options.seed = seed
+                            options.ringNode = ringNode
                             options.warmupNanos = UInt64(warmup * 1e9)
                             options.durationNanos = UInt64((warmup + duration) * 1e9)
                             scenarios.append(Scenario(workload: name, program: program, vcpus: vcpus ?? program.preferredVCPUs,

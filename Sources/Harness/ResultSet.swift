@@ -67,13 +67,13 @@ public struct ResultSet {
             }
         }
 
-        public init(commandLine: [String], calibration: Calibration?) {
+        public init(commandLine: [String], calibration: Calibration?, allocator: String = "system malloc") {
             let host = HostTopology.current()
             ftbenchVersion = "0.1.0"
             gitRevision = Self.gitRevision()
             self.commandLine = commandLine
             createdUTC = ResultSet.timestamp(Date(), compact: false)
-            machine = Machine(cpuModel: host.cpuModel, cpus: host.cpuCount, numaNodes: host.numaNodes, allocator: "glibc malloc")
+            machine = Machine(cpuModel: host.cpuModel, cpus: host.cpuCount, numaNodes: host.numaNodes, allocator: allocator)
             self.calibration = calibration.map(CalibrationFigures.init)
         }
 

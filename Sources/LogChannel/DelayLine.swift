@@ -113,9 +113,11 @@ public struct DelayLineReceiver: @unchecked Sendable {
     }
 
     /// Hands every due message after the look-ahead cursor to `body` and moves the cursor past
-    /// them, without consuming (see `RingConsumer.scan`). Reads the clock once.
+    /// them, without consuming (see `RingConsumer.scan`). Reads the clock once, and only if
+    /// something new is visible: the backup calls this before every entry it replays.
     @inline(__always)
     func scan(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        guard consumer.scan() != nil else { return DrainResult(count: 0, nextDue: nil) }
         let now = immediate ? 0 : monotonicNanos()
         var count = 0
         while let frame = consumer.scan() {

@@ -114,12 +114,12 @@ extension LogReceiver {
         try line.scan { bytes in try body(try LogEntryCodec.decode(bytes)) }
     }
 
-    /// The next entry to execute (already scanned), without consuming it; nil if the backup has
-    /// executed everything it has scanned. Valid until `consume()`.
+    /// The next entry to execute (already scanned, so already verified), without consuming it;
+    /// nil if the backup has executed everything it has scanned. Valid until `consume()`.
     @inline(__always)
     public func peekScanned() throws -> LogEntryView? {
         guard let next = line.peekScanned() else { return nil }
-        return try LogEntryCodec.decode(next.bytes)
+        return try LogEntryCodec.decode(next.bytes, verify: false)
     }
 
     /// Consumes the entry `peekScanned` returned. Its slot is freed at the next `release()`.

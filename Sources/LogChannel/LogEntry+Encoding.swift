@@ -52,8 +52,9 @@ public enum LogEntryCodec {
     }
 
     /// Decodes the entry at the start of `bytes` in place; its payload points into `bytes`.
+    /// `verify: false` skips the checksum, for an entry already verified once.
     @inline(__always)
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LogDecodingError) -> LogEntryView {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, verify: Bool = true) throws(LogDecodingError) -> LogEntryView {
         guard bytes.count >= headerSize, let base = bytes.baseAddress else {
             let seq = bytes.count >= 16 ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : nil
             throw .truncated(seq: seq, needed: headerSize, available: bytes.count)
@@ -67,8 +68,10 @@ public enum LogEntryCodec {
         let stored = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
         let w0 = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
         let count = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        let computed = checksum(w0, seq, count, UInt32(length), payload: payload)
-        guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
+        if verify {
+            let computed = checksum(w0, seq, count, UInt32(length), payload: payload)
+            guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
+        }
         let version = UInt8(truncatingIfNeeded: w0)
         guard version == Self.version else { throw .unsupportedVersion(version, seq: seq) }
         let kindByte = UInt8(truncatingIfNeeded: w0 >> 8)

@@ -150,6 +150,9 @@ final class LiveLogSource: LogSource {
     private(set) var executed: UInt64 = 0
     private var current: UInt64 = 0
     private var unreleased = 0
+    /// What the last ACK said, so that a progress report changes neither.
+    private var acknowledgedReceived: UInt64 = 0
+    private var reportedExecuted: UInt64 = 0
 
     init(_ end: LogChannel.BackupEnd, policy: AckPolicy) {
         log = end.log
@@ -164,6 +167,10 @@ final class LiveLogSource: LogSource {
                 current = entry.header.seq
                 return entry
             }
+            // Caught up: say how far it has executed before waiting, without acknowledging
+            // anything new (the ACK policy alone decides that). Otherwise a primary throttled
+            // for lag, which logs nothing, would never hear that the backup caught up.
+            if executed > reportedExecuted { send(Acknowledgement(received: acknowledgedReceived, executed: executed)) }
             if let due = received.nextDue {
                 waitUntil(min(due, batcher.nextDeadline ?? .max))
             } else if log.isClosed {
@@ -189,19 +196,26 @@ final class LiveLogSource: LogSource {
         }
     }
 
-    /// Reads ahead whatever has arrived, acknowledging per the policy.
+    /// Reads ahead whatever has arrived, acknowledging per the policy. Reads the clock only when
+    /// the policy needs it: an entry arrived, or a time-based ACK is pending.
     private func receive() throws -> DrainResult {
-        let now = monotonicNanos()
+        var now: UInt64?
         var ackUpTo: UInt64?
         let result = try log.scan { entry in
-            if let seq = batcher.received(seq: entry.header.seq, flags: entry.header.flags, now: now) { ackUpTo = seq }
+            let t = now ?? monotonicNanos()
+            now = t
+            if let seq = batcher.received(seq: entry.header.seq, flags: entry.header.flags, now: t) { ackUpTo = seq }
         }
-        if ackUpTo == nil { ackUpTo = batcher.timerFired(now: now) }
-        if let seq = ackUpTo {
-            // A closed ACK ring means the primary is gone; the log is still replayed to its end.
-            try? acks.acknowledge(Acknowledgement(received: seq, executed: executed))
-        }
+        if ackUpTo == nil, batcher.nextDeadline != nil { ackUpTo = batcher.timerFired(now: now ?? monotonicNanos()) }
+        if let seq = ackUpTo { send(Acknowledgement(received: seq, executed: executed)) }
         return result
+    }
+
+    private func send(_ ack: Acknowledgement) {
+        // A closed ACK ring means the primary is gone; the log is still replayed to its end.
+        try? acks.acknowledge(ack)
+        acknowledgedReceived = ack.received
+        reportedExecuted = ack.executed
     }
 }
 

@@ -99,8 +99,13 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         if finished { return count }
         serviceAcks(now)
         var until = quantumEnd.littleEndian
-        // A closed channel ends the run at the next round; the slice still runs.
-        try? withUnsafeBytes(of: &until) { try append(.scheduling, vcpu: vcpu, count: count, payload: $0) }
+        do {
+            try withUnsafeBytes(of: &until) { try append(.scheduling, vcpu: vcpu, count: count, payload: $0) }
+        } catch {
+            // The backup closed the channel (it diverged or failed): the run ends here.
+            finished = true
+            return count
+        }
         flush(now)
         return quantumEnd
     }
@@ -217,11 +222,12 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         if measuring { backupLagMicros.record(currentLag / 1_000) }
     }
 
-    /// The backup's lag: from the primary publishing entry `executed` to the backup having
-    /// replayed it, as seen when the ACK saying so arrives, less the ACK's own trip (the profile's
-    /// one-way latency).
+    /// The backup's lag: how long the oldest entry it has not yet replayed has been published,
+    /// as of the ACK that reports its progress (so less the ACK's own trip, the profile's one-way
+    /// latency); zero once it has replayed everything published.
     private func lag(executed: UInt64, now: UInt64) -> UInt64 {
-        let elapsed = now &- sentAt(ofSeq: executed)
+        guard executed < lastStamped else { return 0 }
+        let elapsed = now &- sentAt(ofSeq: executed + 1)
         return elapsed > options.profile.oneWayLatencyNanos ? elapsed - options.profile.oneWayLatencyNanos : 0
     }
 

@@ -43,8 +43,9 @@ public enum ReplicatedRun {
         program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions, client: Client,
         recordLog: Bool = false
     ) throws -> (ReplicationReport, Client) {
+        let node = options.ringNode ?? options.backupCPU.flatMap { HostTopology.current().node(ofCPU: $0) }
         let channel = options.faultTolerance
-            ? LogChannel(profile: options.profile, capacity: options.logCapacity, wait: options.wait, seed: options.seed)
+            ? LogChannel(profile: options.profile, capacity: options.logCapacity, node: node, wait: options.wait, seed: options.seed)
             : nil
         let results = Results(
             client: client,
@@ -101,7 +102,9 @@ public enum ReplicatedRun {
         report.acksSent = results.acksSent
         report.recordedLog = results.recorded
         report.divergence = results.divergence
-        report.failure = results.primaryFailure ?? results.backupFailure
+        // After a divergence the backup closes the channel, so the primary's own failure (if
+        // any) is only its consequence.
+        report.failure = results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure
         if options.faultTolerance, report.divergence == nil, report.failure == nil, results.backupHash != results.primaryHash {
             report.divergence = Divergence(seq: 0, vcpu: 0, instructionCount: report.primaryInstructions,
                                            reason: "the final state hashes differ (primary \(results.primaryHash), backup \(results.backupHash ?? 0))")

@@ -16,6 +16,8 @@ public struct ReplicationOptions: Sendable {
     /// until the lag is back under half of it (VMware FT keeps it under ~100 ms).
     public var lagBoundNanos: UInt64 = 100_000_000
     public var wait = WaitStrategy.default
+    /// NUMA node for the log and ACK rings (nil: the backup CPU's node, where the log is read).
+    public var ringNode: Int?
     /// CPUs for the primary and the backup threads (nil: not pinned).
     public var primaryCPU: Int? = 0
     public var backupCPU: Int? = 1

@@ -119,6 +119,8 @@ struct CommandLineTests {
         .init(arguments: ["run", "--output", "/proc/ftbench-nope", "--duration", "0.1"], expected: "cannot create output directory /proc/ftbench-nope"),
         .init(arguments: ["run", "--workload", "nosuch"], expected: "'nosuch' is neither a built-in program"),
         .init(arguments: ["run", "--arrivals", "bursty"], expected: "--arrivals: 'bursty' is not poisson"),
+        .init(arguments: ["run", "--cpus", "0,512"], expected: "--cpus: CPU 512 does not exist"),
+        .init(arguments: ["run", "--ring-node", "9"], expected: "--ring-node: node 9 does not exist"),
     ]
 
     @Test("bad input gives a one-line error and a non-zero exit, never a trap", arguments: badRuns)

@@ -1,3 +1,4 @@
+import Foundation
 import GuestVM
 import Harness
 import LogChannel
@@ -28,6 +29,8 @@ func options(_ profile: ChannelProfile = .loopback, ack: AckPolicy = .outputAwar
     return o
 }
 
+let longTests = ProcessInfo.processInfo.environment["FTBENCH_LONG_TESTS"] == "1"
+
 func client(rate: Double = 20_000, seed: UInt64 = 1) -> KVClient {
     KVClient(rate: rate, arrivals: .poisson, seed: seed)
 }
@@ -38,7 +41,10 @@ struct ReplicatedRunTests {
 
     /// The core promise: for every workload and several seeds the backup replays the primary
     /// exactly. The state hashes compared cover registers, devices and all of memory.
-    @Test("replay equality: every built-in workload, several seeds", arguments: workloads, [1, 2, 3] as [UInt64])
+    /// Three seeds normally; the 20 the issue asks for with FTBENCH_LONG_TESTS=1.
+    static let seeds: [UInt64] = longTests ? Array(1...20) : [1, 2, 3]
+
+    @Test("replay equality: every built-in workload, several seeds", arguments: workloads, seeds)
     func replayEquality(workload: String, seed: UInt64) throws {
         let program = try testProgram(workload)
         let (report, _) = try ReplicatedRun.run(program: program, vcpus: program.preferredVCPUs,
