@@ -153,6 +153,9 @@ final class LiveLogSource: LogSource {
     /// What the last ACK said, so that a progress report changes neither.
     private var acknowledgedReceived: UInt64 = 0
     private var reportedExecuted: UInt64 = 0
+    private var lastReport: UInt64 = 0
+    /// Progress reports go out at most this often, so that they do not multiply ACK traffic.
+    static let progressInterval: UInt64 = 1_000_000
 
     init(_ end: LogChannel.BackupEnd, policy: AckPolicy) {
         log = end.log
@@ -167,12 +170,22 @@ final class LiveLogSource: LogSource {
                 current = entry.header.seq
                 return entry
             }
-            // Caught up: say how far it has executed before waiting, without acknowledging
-            // anything new (the ACK policy alone decides that). Otherwise a primary throttled
-            // for lag, which logs nothing, would never hear that the backup caught up.
-            if executed > reportedExecuted { send(Acknowledgement(received: acknowledgedReceived, executed: executed)) }
+            // Caught up: report how far it has executed (at most once per millisecond), without
+            // acknowledging anything new (the ACK policy alone decides that). Otherwise a
+            // primary throttled for lag, which logs nothing, would never hear that the backup
+            // caught up.
+            var progressDeadline: UInt64?
+            if executed > reportedExecuted {
+                let now = monotonicNanos()
+                if now >= lastReport + Self.progressInterval {
+                    send(Acknowledgement(received: acknowledgedReceived, executed: executed))
+                } else {
+                    progressDeadline = lastReport + Self.progressInterval
+                }
+            }
+            let deadline = [batcher.nextDeadline, progressDeadline].compactMap { $0 }.min()
             if let due = received.nextDue {
-                waitUntil(min(due, batcher.nextDeadline ?? .max))
+                waitUntil(min(due, deadline ?? .max))
             } else if log.isClosed {
                 _ = try receive()
                 if let entry = try log.peekScanned() {
@@ -181,7 +194,7 @@ final class LiveLogSource: LogSource {
                 }
                 return nil
             } else {
-                log.waitForMore(until: batcher.nextDeadline)
+                log.waitForMore(until: deadline)
             }
         }
     }
@@ -216,6 +229,7 @@ final class LiveLogSource: LogSource {
         try? acks.acknowledge(ack)
         acknowledgedReceived = ack.received
         reportedExecuted = ack.executed
+        lastReport = monotonicNanos()
     }
 }
 
