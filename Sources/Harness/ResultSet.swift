@@ -127,8 +127,8 @@ public struct ResultSet {
                 Format.fixed(window > 0 ? Double(r.report.logEntries) / window : 0, 1),
                 Format.fixed(window > 0 ? Double(r.report.logBytes) * 8 / window / 1e6 : 0, 3),
                 Format.fixed(window > 0 ? Double(r.report.acksSent) / window : 0, 1),
-                String(r.report.heldOutputsP99), Format.fixed(r.report.primaryStallFraction * 100, 2),
-                o.faultTolerance ? String(r.report.backupLagP99Micros) : "", String(r.divergences), String(r.duplicateReplies),
+                r.report.heldOutputsP99.map(String.init) ?? "", Format.fixed(r.report.primaryStallFraction * 100, 2),
+                r.report.backupLagP99Micros.map(String.init) ?? "", String(r.divergences), String(r.duplicateReplies),
                 String(r.report.requestsSent), String(r.latency.totalCount), Format.fixed(window, 3), String(o.seed),
             ]
             lines.append(fields.map(Self.csvField).joined(separator: ","))

@@ -14,7 +14,7 @@ public enum SummaryTable {
                 r.scenario.rate == nil ? "-" : Format.fixed(r.achievedRate, 0), r.ftRatio.map { Format.fixed($0, 3) } ?? "-",
                 Format.fixed(r.report.guestMIPS, 1), p(50), p(99),
                 o.faultTolerance ? Format.fixed(window > 0 ? Double(r.report.logBytes) * 8 / window / 1e6 : 0, 2) : "-",
-                Format.fixed(r.report.primaryStallFraction * 100, 2), o.faultTolerance ? String(r.report.backupLagP99Micros) : "-",
+                Format.fixed(r.report.primaryStallFraction * 100, 2), r.report.backupLagP99Micros.map(String.init) ?? "-",
                 String(r.divergences),
             ])
         }

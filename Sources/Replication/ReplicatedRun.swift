@@ -15,11 +15,13 @@ public struct ReplicationReport: Sendable {
     public var logEntries: UInt64
     public var logBytes: UInt64
     public var acksSent: UInt64
-    public var heldOutputsP99: UInt64
+    /// nil when no output was held during the window.
+    public var heldOutputsP99: UInt64?
     /// Fraction of the window the primary spent waiting: for log ring space, for room to hold
     /// outputs, or slowed because the backup lagged.
     public var primaryStallFraction: Double
-    public var backupLagP99Micros: UInt64
+    /// nil when no ACK reported the backup's progress during the window.
+    public var backupLagP99Micros: UInt64?
     public var divergence: Divergence?
     /// Any other failure of either side, as a one-line message.
     public var failure: String?
@@ -187,9 +189,9 @@ extension PrimaryDriver {
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
             logBytes: (log?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
             acksSent: 0,
-            heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : 0,
+            heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,
             primaryStallFraction: Double(stalls) / Double(window),
-            backupLagP99Micros: backupLagMicros.totalCount > 0 ? backupLagMicros.valueAtPercentile(99) : 0,
+            backupLagP99Micros: backupLagMicros.totalCount > 0 ? backupLagMicros.valueAtPercentile(99) : nil,
             divergence: nil, failure: nil, primaryStateHash: 0, backupStateHash: nil,
             backupEntriesReplayed: 0, backupOutputsChecked: 0,
             outputReleases: outputs.trace, recordedLog: nil)
