@@ -159,17 +159,18 @@ public enum QueueExperiments {
         try? pinCurrentThread(toCPU: cpus.0)
         var results = [Double](repeating: 0, count: samples)
         var value: UInt64 = 0
-        for s in 0..<samples {
-            let start = monotonicNanos()
-            for _ in 0..<perSample {
-                counter.store(value + 1, ordering: .releasing)
-                while counter.load(ordering: .acquiring) != value + 2 { cpuRelax() }
-                value += 2
+        withExtendedLifetime(line) {
+            for s in 0..<samples {
+                let start = monotonicNanos()
+                for _ in 0..<perSample {
+                    counter.store(value + 1, ordering: .releasing)
+                    while counter.load(ordering: .acquiring) != value + 2 { cpuRelax() }
+                    value += 2
+                }
+                results[s] = Double(monotonicNanos() - start) / Double(perSample)
             }
-            results[s] = Double(monotonicNanos() - start) / Double(perSample)
+            echo.join()
         }
-        echo.join()
-        _ = line
         return results
     }
 }

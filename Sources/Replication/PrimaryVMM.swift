@@ -34,6 +34,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private let sentAt: UnsafeMutablePointer<UInt64>
     private static var sentAtSize: Int { 1 << 16 }
     private(set) var acknowledged: UInt64 = 0
+    /// The backup's replay position from the latest ACK.
+    private var acknowledgedExecuted: UInt64 = 0
 
     let start: UInt64
     let measureFrom: UInt64
@@ -210,8 +212,6 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         }
         stats.throttleNanos += monotonicNanos() - throttled
     }
-
-    private var acknowledgedExecuted: UInt64 = 0
 
     private func note(_ ack: Acknowledgement, now: UInt64) {
         acknowledged = max(acknowledged, ack.received)

@@ -90,11 +90,10 @@ struct ReplicatedRunTests {
                                                    options: options(.lan, ack: policy), client: client(rate: 5_000))
         #expect(report.divergence == nil)
         #expect(report.acksSent > 0)
-        #expect(report.acksSent <= report.logEntries + 1)
+        #expect(report.acksSent <= 2 * report.logEntries + 1, "at most a policy ACK and a progress report per entry")
         #expect(used.repliesReceived == report.outputs)
-        // ACKs are cumulative: entries read ahead together are acknowledged together.
-        if policy == .everyEntry { #expect(report.acksSent * 4 > report.logEntries, "an ACK per read-ahead batch of entries") }
-        if policy == .everyN(8) { #expect(report.acksSent * 4 < report.logEntries, "about one ACK per 8 entries") }
+        // How many ACKs a policy sends depends on how entries arrive in batches, which depends on
+        // timing; the policies' decisions are tested exactly in AckPolicyTests.
     }
 
     @Test("flow control: a tiny log ring stalls the primary, and replay stays exact")

@@ -68,7 +68,7 @@ struct HostClockTests {
             waitUntil(deadline)
             let now = monotonicNanos()
             #expect(now >= deadline)
-            #expect(now - deadline < 1_000_000)
+            #expect(now - deadline < 5_000_000, "a loaded machine may delay the wake-up, not by this much")
         }
     }
 }
