@@ -260,7 +260,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         nextSeq += 1
         flush(now)
         let deadline = now + timeout
-        while acknowledged < lastSeq, now < deadline {
+        // A closed channel means the backup stopped (it diverged or failed): no ACK will come.
+        while acknowledged < lastSeq, now < deadline, !log.isClosed {
             if let ack = acks.poll() { note(ack, now: now) } else { cpuRelax() }
             now = monotonicNanos()
         }
