@@ -61,7 +61,7 @@ final class DelayLineSender: @unchecked Sendable {
         var position = producer.unpublished.lowerBound
         let end = producer.unpublished.upperBound
         while position < end {
-            let frame = producer.frame(at: position)
+            let frame = producer.ring.frame(at: position)
             if !frame.isPadding {
                 let stamp = frame.header + RingBuffer.frameHeaderSize
                 let bytes = Int(stamp.load(as: UInt64.self))

@@ -47,7 +47,8 @@ public struct RingProducer: @unchecked Sendable {
     }
 
     /// Reserves a frame, waiting (per the ring's strategy) while the ring is full; the time spent
-    /// waiting is added to the producer's stall counters. Throws if the ring is closed.
+    /// waiting is added to the producer's stall counters. Throws if the ring is closed or the
+    /// frame is larger than `ring.maximumPayload`.
     @inline(__always)
     public func reserve(payload: Int) throws(ChannelError) -> UnsafeMutableRawBufferPointer {
         if ring.isClosed { throw .closed }
@@ -91,12 +92,6 @@ public struct RingProducer: @unchecked Sendable {
     /// Frames reserved but not yet committed start at this slot index (for rewriting them
     /// before `commit`, as the channel does with delivery times).
     var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
-
-    /// The frame starting at slot index `position`, and its slot count (padding frames included).
-    func frame(at position: UInt64) -> (header: UnsafeMutableRawPointer, slots: Int, isPadding: Bool) {
-        let frame = ring.slots + (Int(truncatingIfNeeded: position) & ring.mask) * RingBuffer.slotSize
-        return (frame, Int(frame.load(as: UInt32.self)), frame.load(fromByteOffset: 4, as: UInt32.self) & RingBuffer.paddingFlag != 0)
-    }
 
     @inline(__always)
     static func writeHeader(_ frame: UnsafeMutableRawPointer, slots: Int, flags: UInt32) {
@@ -160,15 +155,15 @@ public struct RingConsumer: @unchecked Sendable {
                 state.pointee.cachedTail = ring.tail.load(ordering: .acquiring)
                 if position == state.pointee.cachedTail { return nil }
             }
-            let frame = ring.slots + (Int(truncatingIfNeeded: position) & ring.mask) * RingBuffer.slotSize
-            let slots = Int(frame.load(as: UInt32.self))
-            if frame.load(fromByteOffset: 4, as: UInt32.self) & RingBuffer.paddingFlag != 0 {
-                position &+= UInt64(slots)
+            let frame = ring.frame(at: position)
+            if frame.isPadding {
+                position &+= UInt64(frame.slots)
                 continue
             }
             return Frame(
-                bytes: UnsafeRawBufferPointer(start: frame + RingBuffer.frameHeaderSize, count: slots * RingBuffer.slotSize - RingBuffer.frameHeaderSize),
-                slots: slots)
+                bytes: UnsafeRawBufferPointer(start: frame.header + RingBuffer.frameHeaderSize,
+                                              count: frame.slots * RingBuffer.slotSize - RingBuffer.frameHeaderSize),
+                slots: frame.slots)
         }
     }
 

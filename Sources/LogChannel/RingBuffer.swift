@@ -134,6 +134,14 @@ public final class RingBuffer: @unchecked Sendable {
         consumerState.initialize(to: ConsumerState())
     }
 
+    /// The frame whose header is at slot index `position`: its address, slot count and whether
+    /// it is padding. The header layout is written by `RingProducer.writeHeader`.
+    @inline(__always)
+    func frame(at position: UInt64) -> (header: UnsafeMutableRawPointer, slots: Int, isPadding: Bool) {
+        let frame = slots + (Int(truncatingIfNeeded: position) & mask) * Self.slotSize
+        return (frame, Int(frame.load(as: UInt32.self)), frame.load(fromByteOffset: 4, as: UInt32.self) & Self.paddingFlag != 0)
+    }
+
     /// Where the slots start (for checking that a view points into the ring).
     public var slotBase: UnsafeRawPointer { UnsafeRawPointer(slots) }
 

@@ -166,10 +166,7 @@ final class LiveLogSource: LogSource {
     func next() throws -> LogEntryView? {
         while true {
             let received = try receive()
-            if let entry = try log.peekScanned() {
-                current = entry.header.seq
-                return entry
-            }
+            if let entry = try takeScanned() { return entry }
             // Caught up: report how far it has executed (at most once per millisecond), without
             // acknowledging anything new (the ACK policy alone decides that). Otherwise a
             // primary throttled for lag, which logs nothing, would never hear that the backup
@@ -183,20 +180,29 @@ final class LiveLogSource: LogSource {
                     progressDeadline = lastReport + Self.progressInterval
                 }
             }
-            let deadline = [batcher.nextDeadline, progressDeadline].compactMap { $0 }.min()
+            let deadline = earliest(batcher.nextDeadline, progressDeadline)
             if let due = received.nextDue {
                 waitUntil(min(due, deadline ?? .max))
             } else if log.isClosed {
                 _ = try receive()
-                if let entry = try log.peekScanned() {
-                    current = entry.header.seq
-                    return entry
-                }
-                return nil
+                return try takeScanned()
             } else {
                 log.waitForMore(until: deadline)
             }
         }
+    }
+
+    /// The next scanned entry to replay, noting its sequence number for `consume`.
+    private func takeScanned() throws -> LogEntryView? {
+        guard let entry = try log.peekScanned() else { return nil }
+        current = entry.header.seq
+        return entry
+    }
+
+    private func earliest(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 
     func consume() {

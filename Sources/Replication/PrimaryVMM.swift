@@ -124,7 +124,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     func output(_ bytes: UnsafeRawBufferPointer, vcpu: Int, count: UInt64) throws {
         stats.outputs += 1
         let now = monotonicNanos()
-        guard log != nil else {
+        guard let log else {
             client.receive(bytes, now: now)
             return
         }
@@ -136,7 +136,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             // No room to hold it: the primary waits for ACKs (counted as a stall).
             let stalled = monotonicNanos()
             while !outputs.hold(bytes, tag: tag) {
-                if log?.isClosed ?? true { throw ReplicationError("the backup stopped acknowledging with \(outputs.heldCount) outputs held") }
+                if log.isClosed { throw ReplicationError("the backup stopped acknowledging with \(outputs.heldCount) outputs held") }
                 cpuRelax()
                 serviceAcks(monotonicNanos())
             }
@@ -255,9 +255,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     func drain(timeout: UInt64) {
         guard let log, let acks else { return }
         var now = monotonicNanos()
-        try? log.append(LogEntryHeader(seq: nextSeq, instructionCount: 0, kind: .heartbeat, flags: .acknowledgeNow), value: now)
-        lastSeq = nextSeq
-        nextSeq += 1
+        var clock = now.littleEndian
+        try? withUnsafeBytes(of: &clock) { try append(.heartbeat, vcpu: 0, count: 0, flags: .acknowledgeNow, payload: $0) }
         flush(now)
         let deadline = now + timeout
         // A closed channel means the backup stopped (it diverged or failed): no ACK will come.

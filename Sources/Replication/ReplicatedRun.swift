@@ -52,17 +52,17 @@ public enum ReplicatedRun {
         let results = Results(
             client: client,
             primary: try Machine(program: program, vcpus: vcpus, memorySize: memory),
-            backup: try Machine(program: program, vcpus: vcpus, memorySize: memory))
+            backup: options.faultTolerance ? try Machine(program: program, vcpus: vcpus, memorySize: memory) : nil)
 
         let backup = channel.map { channel in
             PinnedThread(cpu: options.backupCPU) {
-                let backupMachine = results.backupMachine
+                let backupMachine = results.backupMachine!
                 let source = LiveLogSource(channel.backup, policy: options.ackPolicy)
                 let tapped = recordLog ? TappedLogSource(source) : nil
-                var driver = BackupDriver(source: tapped ?? source)
                 do {
-                    _ = try backupMachine.drive(&driver, quantum: options.quantum)
-                    try driver.checkLogEnded()
+                    let outcome = try Replay.run(machine: backupMachine, source: tapped ?? source, quantum: options.quantum)
+                    results.backupReplayed = outcome.entriesReplayed
+                    results.backupOutputs = outcome.outputsChecked
                 } catch let divergence as Divergence {
                     results.divergence = divergence
                     channel.close()
@@ -71,8 +71,6 @@ public enum ReplicatedRun {
                     channel.close()
                 }
                 results.backupHash = backupMachine.stateHash()
-                results.backupReplayed = driver.entriesReplayed
-                results.backupOutputs = driver.outputsChecked
                 results.acksSent = source.acks.acksSent
                 results.recorded = tapped?.entries
             }
@@ -119,7 +117,7 @@ public enum ReplicatedRun {
     private final class Results<Client>: @unchecked Sendable {
         var client: Client
         let primaryMachine: Machine
-        let backupMachine: Machine
+        let backupMachine: Machine?
         var report: ReplicationReport?
         var primaryHash: UInt64 = 0
         var backupHash: UInt64?
@@ -131,7 +129,7 @@ public enum ReplicatedRun {
         var primaryFailure: String?
         var backupFailure: String?
 
-        init(client: Client, primary: Machine, backup: Machine) {
+        init(client: Client, primary: Machine, backup: Machine?) {
             self.client = client
             primaryMachine = primary
             backupMachine = backup
