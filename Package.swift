@@ -46,8 +46,11 @@ let package = Package(
         ),
         .target(
             name: "Harness",
-            dependencies: ["Replication", "GuestVM", "LogChannel", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["Replication", "GuestVM", "LogChannel", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            plugins: ["BuildRevision"]
         ),
+        // The git revision the binary is built from, for meta.json.
+        .plugin(name: "BuildRevision", capability: .buildTool()),
         .target(
             name: "FTBenchCLI",
             dependencies: [

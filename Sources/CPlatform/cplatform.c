@@ -2,6 +2,7 @@
 #include "cplatform.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <numa.h>
 #include <sched.h>
@@ -41,6 +42,16 @@ int ftb_pin_current_thread(int cpu) {
 }
 
 int ftb_current_cpu(void) { return sched_getcpu(); }
+
+int ftb_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < capacity; cpu++)
+        if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
+    return n;
+}
 
 int ftb_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -138,4 +149,14 @@ uint32_t ftb_crc32c_words(uint32_t crc, uint64_t w0, uint64_t w1, uint64_t w2, u
     memcpy(bytes + 16, &w2, 8);
     memcpy(bytes + 24, &w3, 4);
     return crc32c_software(crc, bytes, 28);
+}
+
+int ftb_rename_noreplace(const char *from, const char *to) {
+    // Through syscall(): older glibc lacks the renameat2 wrapper. RENAME_NOREPLACE is 1 << 0.
+    return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1u << 0) == 0 ? 0 : errno;
+}
+
+int ftb_create_exclusive(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return fd >= 0 ? fd : -errno;
 }

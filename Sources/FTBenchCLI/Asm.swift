@@ -14,6 +14,7 @@ struct Asm: ParsableCommand {
     func run() throws {
         let loaded = try ProgramLoader.load(program)
         let p = loaded.program
+        do { _ = try Machine.memorySize(for: p, vcpus: p.preferredVCPUs) } catch { throw CLIError("\(program): \(error)") }
         let dataBytes = p.data.reduce(0) { $0 + $1.bytes.count }
         print("\(p.name): \(p.instructions.count) instructions, \(p.data.count) data segment(s) with \(dataBytes) initialised bytes, entry @\(p.entry), memory \(p.minimumMemory) bytes, \(p.preferredVCPUs) vCPU(s)")
         guard listing else { return }

@@ -26,25 +26,19 @@ struct Calibrate: ParsableCommand {
     var entries: Int = 20_000_000
 
     func validate() throws {
-        guard parseCPUPair(cpus) != nil else { throw ValidationError("--cpus '\(cpus)' is not two CPU numbers such as 0,1") }
-        guard samples > 0 else { throw ValidationError("--samples must be positive") }
-        guard entries > 0 else { throw ValidationError("--entries must be positive") }
+        _ = try CPUPair(cpus, option: "--cpus")
+        guard (1...1_000_000).contains(samples) else { throw ValidationError("--samples must be 1...1000000, got \(samples)") }
+        guard (1...10_000_000_000).contains(entries) else { throw ValidationError("--entries must be 1...10000000000, got \(entries)") }
     }
 
     func run() throws {
-        let pair = parseCPUPair(cpus)!
+        let pair = try CPUPair(cpus, option: "--cpus")
         let host = HostTopology.current()
-        for cpu in [pair.0, pair.1] where cpu >= host.cpuCount {
+        for cpu in [pair.primary, pair.backup] where cpu >= host.cpuCount {
             throw CLIError("CPU \(cpu) does not exist: this machine has CPUs 0...\(host.cpuCount - 1)")
         }
-        print("machine: \(host.cpuModel), \(host.cpuCount) CPUs, \(host.numaNodes) NUMA node(s); pinned to CPUs \(pair.0) and \(pair.1)")
-        let calibration = Calibration.measure(cpus: pair, samples: samples, entries: entries)
+        print("machine: \(host.cpuModel), \(host.cpuCount) CPUs, \(host.numaNodes) NUMA node(s); pinned to CPUs \(pair.primary) and \(pair.backup)")
+        let calibration = Calibration.measure(cpus: (pair.primary, pair.backup), samples: samples, entries: entries)
         print(calibration.report)
     }
-}
-
-func parseCPUPair(_ text: String) -> (Int, Int)? {
-    let parts = text.split(separator: ",").map { Int($0) }
-    guard parts.count == 2, let a = parts[0], let b = parts[1], a >= 0, b >= 0, a != b else { return nil }
-    return (a, b)
 }

@@ -52,8 +52,9 @@ struct Exec: ParsableCommand {
         }
         let seed = self.seed ?? UInt64.random(in: .min ... .max)
         var printer = OutputPrinter()
+        var client = SplitMix64(seed: seed ^ 0xC1E7)
         var driver = StandaloneDriver(
-            requests: Self.clientRequests(count: requests, seed: seed), seed: seed,
+            requestCount: requests, makeRequest: { Self.clientRequest(number: $0, using: &client) }, seed: seed,
             onOutput: { printer.take($0) })
         let start = monotonicNanos()
         let summary: RunSummary
@@ -84,14 +85,12 @@ struct Exec: ParsableCommand {
             """)
     }
 
-    /// The synthetic client's requests: half GETs, half PUTs over 10,000 keys.
-    static func clientRequests(count: Int, seed: UInt64) -> [[UInt8]] {
-        var rng = SplitMix64(seed: seed ^ 0xC1E7)
-        return (0..<count).map { i in
-            let key = rng.next() % 10_000 + 1
-            let op: KVStoreProtocol.Operation = rng.next() & 1 == 0 ? .get : .put
-            return KVStoreProtocol.request(seq: UInt64(i + 1), op: op, key: key, value: rng.next())
-        }
+    /// The synthetic client's request `number` (from 0), drawn from `rng` in order: half GETs,
+    /// half PUTs over 10,000 keys.
+    static func clientRequest(number: Int, using rng: inout SplitMix64) -> [UInt8] {
+        let key = rng.next() % 10_000 + 1
+        let op: KVStoreProtocol.Operation = rng.next() & 1 == 0 ? .get : .put
+        return KVStoreProtocol.request(seq: UInt64(number + 1), op: op, key: key, value: rng.next())
     }
 }
 

@@ -8,13 +8,19 @@ import Topology
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run replicated scenarios and write a result set (runs.csv, latency.csv, meta.json).",
+        abstract: "Run replicated scenarios and write a result set (runs.csv, latency.csv, summary.csv, meta.json).",
         discussion: """
             Every combination of --workload, --profile, --ack, --ft and --rate is one scenario. \
             Each runs for --duration (after --warmup) with the primary on the first of --cpus and \
             the backup on the second. Clients live inside the primary's device emulation, so no \
-            third core is needed. Results land in OUTPUT/NAME-<UTC timestamp>/; the columns are \
-            documented in results/README.md.
+            third core is needed. With --repeat N every scenario runs N times, in rounds that run \
+            each scenario once in a rotated order; summary.csv gives each metric's median with a \
+            95% confidence interval and each FT/non-FT ratio paired within rounds. A scenario \
+            that fails is recorded with its error and the others still run; the exit status is \
+            then non-zero. The first SIGINT or SIGTERM stops after the current scenario and \
+            writes what completed as an incomplete set; a second one ends the process at once. \
+            Results land in OUTPUT/NAME-<UTC timestamp>/; the columns are documented in \
+            results/README.md.
             """)
 
     @Option(help: "Workloads, comma-separated: built-in names or assembly files.")
@@ -29,138 +35,206 @@ struct Run: ParsableCommand {
     @Option(help: "Fault tolerance: on, off or both (off is the baseline every FT result is compared with).")
     var ft = "both"
 
-    @Option(help: "Offered requests per second, comma-separated, or sweep[:START] to double from START (default 5000) until the achieved rate falls below 90% of the offered one (saturation).")
+    @Option(help: "Offered requests per second (0.001 to 1e12), comma-separated, or sweep[:START] to double from START (default 5000) until the achieved rate falls below 90% of the offered one (saturation).")
     var rate = "20000"
 
-    @Option(help: "Arrivals: poisson, constant, or closed:N (N requests outstanding).")
+    @Option(help: "Arrivals: poisson, constant, or closed:N (N requests outstanding; --rate is then not used).")
     var arrivals = "poisson"
 
-    @Option(help: "Measured seconds per scenario, after the warm-up.")
+    @Option(parsing: .unconditional, help: "Measured seconds per scenario, after the warm-up (at most 3600 with the warm-up).")
     var duration = 2.0
 
-    @Option(help: "Warm-up seconds per scenario (not measured).")
+    @Option(parsing: .unconditional, help: "Warm-up seconds per scenario (not measured).")
     var warmup = 0.5
 
-    @Option(help: "vCPUs (default: the program's .vcpus).")
+    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Runs of every scenario, in rotated rounds (1-1000); 6 or more give 95% intervals.")
+    var repeats = 1
+
+    @Option(parsing: .unconditional, help: "vCPUs (default: the program's .vcpus).")
     var vcpus: Int?
 
-    @Option(help: "Instructions per vCPU slice (one scheduling entry each).")
+    @Option(help: "Guest memory size, e.g. 4M or 16MiB (default: the program's .memory, else 4 MiB).")
+    var memory: String?
+
+    @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each).")
     var quantum: UInt64 = 20_000
 
     @Option(help: "Slow the primary while the backup lags more than this (e.g. 100ms).")
     var lagBound = "100ms"
 
-    @Option(help: "Log ring slots (64 bytes each), a power of two.")
+    @Option(parsing: .unconditional, help: "Log ring slots (64 bytes each), a power of two from 64 to 16777216.")
     var logCapacity = 1 << 16
 
-    @Option(help: "CPUs for the primary and the backup, e.g. 0,1.")
+    @Option(help: "CPUs for the primary and the backup, e.g. 0,1; or none to leave both threads unpinned. CPUs that cannot be used fail the scenario.")
     var cpus = "0,1"
 
-    @Option(help: "NUMA node for the log rings (default: the backup CPU's node).")
+    @Option(parsing: .unconditional, help: "NUMA node for the log rings (default: the backup CPU's node).")
     var ringNode: Int?
 
-    @Option(help: "Seed for random reads, arrivals and jitter.")
+    @Option(parsing: .unconditional, help: "Seed for random reads, arrivals and jitter.")
     var seed: UInt64 = 1
 
     @Option(help: "Directory for result sets.")
     var output = "results"
 
-    @Option(help: "Name of the result set.")
+    @Option(help: "Name of the result set: letters, digits, '.', '_' and '-', at most 100 characters.")
     var name = "run"
 
     @Flag(help: "Skip the calibration stored in meta.json (saves ~2 s).")
     var noCalibration = false
 
+    static let maxSeconds = 3_600.0
+
     func validate() throws {
-        guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be positive") }
+        guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number of seconds") }
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must not be negative") }
+        guard duration + warmup <= Self.maxSeconds else {
+            throw ValidationError("--duration plus --warmup must be at most \(Int(Self.maxSeconds)) s, got \(duration + warmup)")
+        }
+        guard (1...1_000).contains(repeats) else { throw ValidationError("--repeat must be 1...1000, got \(repeats)") }
         guard ["on", "off", "both"].contains(ft) else { throw ValidationError("--ft must be on, off or both, got '\(ft)'") }
         guard quantum > 0 else { throw ValidationError("--quantum must be positive") }
-        guard logCapacity >= 64, logCapacity & (logCapacity - 1) == 0 else { throw ValidationError("--log-capacity must be a power of two >= 64") }
-        guard parseCPUPair(cpus) != nil else { throw ValidationError("--cpus '\(cpus)' is not two CPU numbers such as 0,1") }
-        guard ChannelProfile.parseDuration(lagBound) != nil else { throw ValidationError("--lag-bound '\(lagBound)' is not a duration such as 100ms") }
+        guard (64...(1 << 24)).contains(logCapacity), logCapacity & (logCapacity - 1) == 0 else {
+            throw ValidationError("--log-capacity must be a power of two from 64 to 16777216, got \(logCapacity)")
+        }
+        if cpus != "none" { _ = try CPUPair(cpus, option: "--cpus") }
+        guard let bound = ChannelProfile.parseDuration(lagBound), bound > 0 else {
+            throw ValidationError("--lag-bound '\(lagBound)' is not a positive duration such as 100ms")
+        }
+        _ = bound
         if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
-        guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain name") }
-        if rate.hasPrefix("sweep"), sweepStart == nil { throw ValidationError("--rate '\(rate)' is not sweep or sweep:START with a positive START") }
+        if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
+        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
+              !name.hasPrefix(".") else {
+            throw ValidationError("--name must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.')")
+        }
+        if rate.hasPrefix("sweep") {
+            guard sweepStart != nil else { throw ValidationError("--rate '\(rate)' is not sweep or sweep:START with START from 0.001 to 1e12") }
+            guard repeats == 1 else { throw ValidationError("--rate sweep runs each load once: use --repeat 1 with it, or list the rates") }
+        }
+        if let ringNode, ringNode < 0 { throw ValidationError("--ring-node must not be negative") }
     }
 
     func run() throws {
         let host = HostTopology.current()
-        let pair = parseCPUPair(cpus)!
-        for cpu in [pair.0, pair.1] where cpu >= host.cpuCount {
-            throw CLIError("--cpus: CPU \(cpu) does not exist: this machine has CPUs 0...\(host.cpuCount - 1)")
+        let pair = cpus == "none" ? nil : try CPUPair(cpus, option: "--cpus")
+        if let pair {
+            for cpu in [pair.primary, pair.backup] where cpu >= host.cpuCount {
+                throw CLIError("--cpus: CPU \(cpu) does not exist: this machine has CPUs 0...\(host.cpuCount - 1)")
+            }
         }
-        if let ringNode, ringNode < 0 || ringNode >= host.numaNodes {
+        if let ringNode, ringNode >= host.numaNodes {
             throw CLIError("--ring-node: node \(ringNode) does not exist: this machine has \(host.numaNodes) NUMA node(s)")
         }
-        let scenarios = try buildScenarios()
+        let scenarios = try buildScenarios(pair: pair)
         try ResultSet.checkWritable(output)
+        let stop = StopRequests.install()
+        let progress = Progress()
         var results: [ScenarioResult] = []
-        let total = sweepStart == nil ? "\(scenarios.count)" : "\(scenarios.count)+"
-        for (i, base) in scenarios.enumerated() {
-            var scenario = base
-            while true {
-                let label = describe(scenario)
-                printProgress("[\(i + 1)/\(total)] \(label) ...")
-                let result = try ScenarioRunner.run(scenario)
-                if let failure = result.report.failure { throw CLIError("\(label): \(failure)") }
-                printProgress("[\(i + 1)/\(total)] \(label): \(summary(result))\n")
-                results.append(result)
-                // A sweep doubles the offered load until the achieved rate falls behind it.
-                guard sweepStart != nil, let offered = scenario.rate, result.achievedRate >= 0.9 * offered, offered < 5e6 else { break }
-                scenario.rate = offered * 2
+        var interrupted = false
+        let planned = sweepStart == nil ? "\(scenarios.count * repeats)" : "\(scenarios.count)+"
+        var done = 0
+        rounds: for round in 0..<repeats {
+            // Rotate the order every round, so that no variant always runs first (after a
+            // quiet spell) or last (while the host warms up).
+            let order = scenarios.indices.map { scenarios[($0 + round) % scenarios.count] }
+            for base in order {
+                var scenario = base
+                while true {
+                    if stop.requested {
+                        interrupted = true
+                        break rounds
+                    }
+                    done += 1
+                    let label = describe(scenario) + (repeats > 1 ? " (round \(round + 1))" : "")
+                    progress.update("[\(done)/\(planned)] \(label) ...")
+                    let result = ScenarioRunner.run(scenario, round: round)
+                    progress.finish("[\(done)/\(planned)] \(label): \(summary(result))")
+                    results.append(result)
+                    // A sweep doubles the offered load until the achieved rate falls behind it.
+                    guard sweepStart != nil, result.status == .ok, let offered = scenario.rate, result.achievedRate >= 0.9 * offered,
+                          offered < 5e6 else { break }
+                    scenario.rate = offered * 2
+                }
             }
         }
         ScenarioRunner.attachRatios(&results)
-        let calibration = noCalibration ? nil : Calibration.measure(cpus: parseCPUPair(cpus)!, samples: 300, entries: 2_000_000)
-        let set = ResultSet(results: results, meta: .init(commandLine: CommandLine.arguments, calibration: calibration, allocator: FTBench.allocator))
+        let calibration = noCalibration || interrupted || pair == nil ? nil
+            : Calibration.measure(cpus: (pair!.primary, pair!.backup), samples: 300, entries: 2_000_000)
+        var meta = ResultSet.Meta(commandLine: CommandLine.arguments, settings: settings(), calibration: calibration,
+                                  allocator: FTBench.allocator, planned: sweepStart == nil ? scenarios.count * repeats : results.count,
+                                  complete: !interrupted)
+        meta.scenariosRun = results.count
+        meta.scenariosFailed = results.filter { $0.status != .ok }.count
+        let set = ResultSet(results: results, meta: meta)
         let folder = try set.write(into: output, name: name)
-        print(SummaryTable.render(results))
+        print(SummaryTable.render(set))
         print("results: \(folder)")
-        let diverged = results.filter { $0.divergences > 0 }
-        if !diverged.isEmpty {
-            throw CLIError("\(diverged.count) scenario(s) diverged: \(diverged[0].report.divergence!)")
+        if interrupted {
+            FileHandle.standardError.write(Data("ftbench: interrupted after \(results.count) scenario(s); the result set is marked incomplete\n".utf8))
+            throw ExitCode(130)
+        }
+        let bad = results.filter { $0.status != .ok }
+        if let first = bad.first {
+            throw CLIError("\(bad.count) of \(results.count) scenario(s) \(bad.allSatisfy { $0.status == .diverged } ? "diverged" : "failed or diverged"); first: \(describe(first.scenario)): \(first.error ?? "")")
         }
     }
 
-    func buildScenarios() throws -> [Scenario] {
-        let pair = parseCPUPair(cpus)!
-        let workloads = try workload.split(separator: ",").map { name -> (String, Program) in
-            (String(name), try ProgramLoader.load(String(name)).program)
+    func buildScenarios(pair: CPUPair?) throws -> [Scenario] {
+        let workloadNames = workload.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !workloadNames.contains(where: \.isEmpty) else { throw CLIError("--workload: empty name in '\(workload)': give built-in names or files, comma-separated") }
+        let workloads = try workloadNames.map { name -> (String, Program) in (name, try ProgramLoader.load(name).program) }
+        let profileSpecs = splitProfiles(profile)
+        guard !profileSpecs.isEmpty, !profileSpecs.contains(where: \.isEmpty) else {
+            throw CLIError("--profile: empty profile in '\(profile)': give names such as lan or latencies such as 3ms, comma-separated")
         }
-        let profiles = try splitProfiles(profile).map { spec in
+        let profiles = try profileSpecs.map { spec in
             do { return try ChannelProfile.parse(spec) } catch { throw CLIError("--profile: \(error)") }
         }
-        let policies = try ack.split(separator: ",").map { spec in
-            do { return try AckPolicy.parse(String(spec)) } catch { throw CLIError("--ack: \(error)") }
+        for p in profiles where Double(p.roundTripNanos) >= duration * 1e9 {
+            throw CLIError("--profile: \(p.name)'s round trip (\(ChannelProfile.compact(nanos: p.roundTripNanos))) is not shorter than --duration (\(Format.number(duration)) s): no output could be acknowledged within the window")
         }
-        let rates = try sweepStart.map { [$0] } ?? rate.split(separator: ",").map { text -> Double in
-            guard let r = Double(text), r > 0, r.isFinite else { throw CLIError("--rate: '\(text)' is not a positive number of requests per second, or sweep[:START]") }
+        let ackSpecs = ack.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let policies = try ackSpecs.map { spec in
+            do { return try AckPolicy.parse(spec) } catch { throw CLIError("--ack: \(error)") }
+        }
+        let rates = try sweepStart.map { [$0] } ?? rate.split(separator: ",", omittingEmptySubsequences: false).map { text -> Double in
+            guard let r = Double(text), r >= 0.001, r <= 1e12 else {
+                throw CLIError("--rate: '\(text)' is not a number of requests per second from 0.001 to 1e12, or sweep[:START]")
+            }
             return r
         }
         let arrivalMode = try parseArrivals(arrivals)
+        let memoryBytes = memory.flatMap(parseByteSize)
         var scenarios: [Scenario] = []
         let modes: [Bool] = ft == "both" ? [false, true] : [ft == "on"]
         for (name, program) in workloads {
+            let vcpuCount = vcpus ?? program.preferredVCPUs
+            // Refuse a program the machine cannot hold now, not after the other scenarios ran.
+            do { _ = try Machine.memorySize(for: program, vcpus: vcpuCount, requested: memoryBytes) } catch {
+                throw CLIError("--workload \(name): \(error)")
+            }
             let servesRequests = program.instructions.contains { $0.op == .dmapost }
-            for r in servesRequests ? rates.map(Optional.some) : [nil] {
+            // Closed-loop clients ignore the rate: one scenario, not one per listed rate.
+            let loads: [Double?] = !servesRequests ? [nil] : arrivalMode.isClosed ? [rates[0]] : rates.map(Optional.some)
+            for r in loads {
                 for faultTolerance in modes {
                     for p in faultTolerance ? profiles : [profiles[0]] {
                         for policy in faultTolerance ? policies : [policies[0]] {
                             var options = ReplicationOptions()
                             options.faultTolerance = faultTolerance
-                            options.profile = p
+                            options.profile = faultTolerance ? p : .loopback
                             options.ackPolicy = policy
                             options.quantum = quantum
                             options.lagBoundNanos = ChannelProfile.parseDuration(lagBound)!
                             options.logCapacity = logCapacity
-                            options.primaryCPU = pair.0
-                            options.backupCPU = pair.1
+                            options.primaryCPU = pair?.primary
+                            options.backupCPU = pair?.backup
                             options.seed = seed
                             options.ringNode = ringNode
                             options.warmupNanos = UInt64(warmup * 1e9)
                             options.durationNanos = UInt64((warmup + duration) * 1e9)
-                            scenarios.append(Scenario(workload: name, program: program, vcpus: vcpus ?? program.preferredVCPUs,
+                            scenarios.append(Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
                                                       options: options, rate: r, arrivals: arrivalMode))
                         }
                     }
@@ -170,31 +244,47 @@ struct Run: ParsableCommand {
         return scenarios
     }
 
+    /// Every setting, defaults included, as the command line spells it (for meta.json).
+    func settings() -> [String: String] {
+        [
+            "workload": workload, "profile": profile, "ack": ack, "ft": ft, "rate": rate, "arrivals": arrivals,
+            "duration": Format.number(duration), "warmup": Format.number(warmup), "repeat": String(repeats),
+            "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program", "quantum": String(quantum),
+            "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
+            "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
+            "calibration": noCalibration ? "skipped" : "measured",
+        ]
+    }
+
     /// The first rate of a sweep, if --rate asks for one.
     var sweepStart: Double? {
         guard rate.hasPrefix("sweep") else { return nil }
-        return rate == "sweep" ? 5_000 : Double(rate.dropFirst(6)).flatMap { $0 > 0 ? $0 : nil }
+        if rate == "sweep" { return 5_000 }
+        guard rate.hasPrefix("sweep:"), let start = Double(rate.dropFirst(6)), start >= 0.001, start <= 1e12 else { return nil }
+        return start
     }
 
     func describe(_ s: Scenario) -> String {
         let ftText = s.options.faultTolerance ? "FT \(s.options.profile.name) \(s.options.ackPolicy)" : "FT off"
-        return "\(s.workload) \(ftText)" + (s.rate.map { " \(Format.fixed($0, 0)) req/s" } ?? "")
+        return "\(s.workload) \(ftText)" + (s.rate != nil && !s.arrivals.isClosed ? " \(Format.number(s.rate!)) req/s" : "")
     }
 
     func summary(_ r: ScenarioResult) -> String {
+        if r.status == .failed { return "FAILED: \(r.error ?? "")" }
         let latency = r.latency.totalCount > 0
             ? " p50 \(Format.fixed(Double(r.latency.valueAtPercentile(50)) / 1e3, 1)) µs p99 \(Format.fixed(Double(r.latency.valueAtPercentile(99)) / 1e3, 1)) µs" : ""
         let rateText = r.scenario.rate == nil ? "" : " \(Format.fixed(r.achievedRate, 0)) req/s"
-        return "\(Format.fixed(r.report.guestMIPS, 1)) MIPS\(rateText)\(latency)" + (r.divergences > 0 ? " DIVERGED" : "")
+        return "\(Format.fixed(r.report.guestMIPS, 1)) MIPS\(rateText)\(latency)" + (r.status == .diverged ? " DIVERGED" : "")
+            + (r.interference?.isNoisy == true ? " (noisy)" : "")
     }
 }
 
 /// Profiles are separated by commas, but a profile's options are too: `lan,cross-city` is two
 /// profiles, `3ms,bw=1gbit` one. A ';' always separates.
 func splitProfiles(_ text: String) -> [String] {
-    if text.contains(";") { return text.split(separator: ";").map(String.init) }
+    if text.contains(";") { return text.split(separator: ";", omittingEmptySubsequences: false).map(String.init) }
     var profiles: [String] = []
-    for part in text.split(separator: ",").map(String.init) {
+    for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
         if part.contains("="), let last = profiles.popLast() { profiles.append(last + "," + part) } else { profiles.append(part) }
     }
     return profiles
@@ -205,11 +295,22 @@ func parseArrivals(_ text: String) throws -> Arrivals {
     case "poisson": return .poisson
     case "constant": return .constant
     default:
-        if text.hasPrefix("closed:"), let n = Int(text.dropFirst(7)), n >= 1 { return .closed(outstanding: n) }
-        throw CLIError("--arrivals: '\(text)' is not poisson, constant or closed:N")
+        if text.hasPrefix("closed:"), let n = Int(text.dropFirst(7)), (1...1_000_000).contains(n) { return .closed(outstanding: n) }
+        throw CLIError("--arrivals: '\(text)' is not poisson, constant or closed:N (N from 1 to 1000000)")
     }
 }
 
-func printProgress(_ text: String) {
-    FileHandle.standardError.write(Data(("\r" + text).utf8))
+/// Progress on standard error: one line rewritten in place on a terminal; elsewhere (a log file,
+/// CI) only whole lines, one per finished scenario.
+struct Progress {
+    let isTerminal = isatty(STDERR_FILENO) == 1
+
+    func update(_ text: String) {
+        guard isTerminal else { return }
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+    }
+
+    func finish(_ text: String) {
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+    }
 }

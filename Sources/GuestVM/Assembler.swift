@@ -81,23 +81,23 @@ private struct AssemblerState {
             if !name.hasPrefix(".") { scope = name }
             let qualified = qualify(name)
             guard Assembler.mnemonics[name] == nil, AssemblerState.register(name) == nil else {
-                throw error(line, column, "'\(name)' is reserved and cannot be a label")
+                throw error(line, column, "\(quoted(name)) is reserved and cannot be a label")
             }
-            guard symbols[qualified] == nil else { throw error(line, column, "label '\(name)' is defined twice") }
+            guard symbols[qualified] == nil else { throw error(line, column, "label \(quoted(name)) is defined twice") }
             symbols[qualified] = section == .text ? .code(instructionLines.count) : .value(Int64(dataCursor))
             rest = rest.dropFirst(2)
         }
         guard let first = rest.first else { return }
         let pending = PendingLine(line: line, tokens: Array(rest), scope: scope)
         guard case .identifier(let word) = first.kind else {
-            throw error(line, first.column, "expected a label, directive or instruction, found '\(first.text)'")
+            throw error(line, first.column, "expected a label, directive or instruction, found \(quoted(first.text))")
         }
         if word.hasPrefix(".") {
             try directive(word, pending, length: length)
             return
         }
         guard let op = Assembler.mnemonics[word.lowercased()] else {
-            throw error(line, first.column, "unknown mnemonic '\(word)'")
+            throw error(line, first.column, "unknown mnemonic \(quoted(word))")
         }
         guard section == .text else {
             throw error(line, first.column, "instruction '\(op.mnemonic)' in .data (write .text first)")
@@ -118,7 +118,7 @@ private struct AssemblerState {
             let (name, nameColumn) = try cursor.identifier("a constant name")
             try cursor.expect(0x3D, "'='")
             let value = try cursor.expression(self, scope: pending.scope)
-            guard symbols[name] == nil else { throw error(line, nameColumn, "'\(name)' is defined twice") }
+            guard symbols[name] == nil else { throw error(line, nameColumn, "\(quoted(name)) is defined twice") }
             symbols[name] = .value(value)
         case ".entry":
             let (name, _) = try cursor.identifier("an entry label")
@@ -138,7 +138,7 @@ private struct AssemblerState {
             try dataDirective(word, &cursor, pending)
             return
         default:
-            throw error(line, column, "unknown directive '\(word)'")
+            throw error(line, column, "unknown directive \(quoted(word))")
         }
         try cursor.expectEnd()
     }
@@ -237,7 +237,7 @@ private struct AssemblerState {
         var entryIndex = 0
         if let entry {
             guard case .code(let index) = symbols[entry.name] else {
-                throw error(entry.line.line, entry.line.tokens[1].column, "entry '\(entry.name)' is not a code label")
+                throw error(entry.line.line, entry.line.tokens[1].column, "entry \(quoted(entry.name)) is not a code label")
             }
             entryIndex = index
         } else if case .code(let index) = symbols["start"] {
@@ -251,7 +251,7 @@ private struct AssemblerState {
     func encode(_ pending: PendingLine) throws(AssemblyError) -> Instruction {
         let head = pending.tokens[0]
         guard case .identifier(let word) = head.kind, let op = Assembler.mnemonics[word.lowercased()] else {
-            throw error(pending.line, head.column, "unknown mnemonic '\(head.text)'")
+            throw error(pending.line, head.column, "unknown mnemonic \(quoted(head.text))")
         }
         let endColumn = (pending.tokens.last.map { $0.column + $0.text.utf8.count }) ?? 1
         var c = TokenCursor(tokens: pending.tokens[1...], line: pending.line, file: file, endColumn: endColumn)
@@ -351,7 +351,7 @@ private struct TokenCursor {
         AssemblyError(file: file, line: line, column: column ?? self.column, message: message)
     }
 
-    var found: String { index < tokens.endIndex ? "'\(tokens[index].text)'" : "end of line" }
+    var found: String { index < tokens.endIndex ? quoted(tokens[index].text) : "end of line" }
 
     mutating func next() -> Token? {
         guard index < tokens.endIndex else { return nil }
@@ -377,6 +377,7 @@ private struct TokenCursor {
 
     mutating func identifier(_ what: String) throws(AssemblyError) -> (String, Int) {
         let column = self.column
+        let found = self.found
         guard let token = next(), case .identifier(let name) = token.kind else {
             throw error("expected \(what), found \(found)", at: column)
         }
@@ -408,8 +409,8 @@ private struct TokenCursor {
         let qualified = name.hasPrefix(".") ? scope + name : name
         switch state.symbols[qualified] {
         case .code(let index): return UInt32(index)
-        case .value: throw error("'\(name)' is not a code label", at: column)
-        case nil: throw error("undefined label '\(name)'", at: column)
+        case .value: throw error("\(quoted(name)) is not a code label", at: column)
+        case nil: throw error("undefined label \(quoted(name))", at: column)
         }
     }
 
@@ -472,16 +473,19 @@ private struct TokenCursor {
 
     mutating func factor(_ state: AssemblerState, scope: String, depth: Int) throws(AssemblyError) -> Int64 {
         let column = self.column
+        // Unary minus recurses here without passing through `expression`: bound it too (main
+        // crashed on 100,000 minus signs).
+        guard depth < 64 else { throw error("expression nested too deeply (more than 64 levels)", at: column) }
         guard let token = next() else { throw error("expected a value, found end of line", at: column) }
         switch token.kind {
         case .number(let n):
             return Int64(bitPattern: n)
         case .identifier(let name):
             if AssemblerState.register(name) != nil {
-                throw error("expected a value, found register '\(name)'", at: column)
+                throw error("expected a value, found register \(quoted(name))", at: column)
             }
             guard let v = state.value(of: name, scope: scope) else {
-                throw error("undefined symbol '\(name)'", at: column)
+                throw error("undefined symbol \(quoted(name))", at: column)
             }
             return v
         case .punctuation(0x2D):
@@ -491,7 +495,13 @@ private struct TokenCursor {
             try expect(0x29, "')'")
             return v
         default:
-            throw error("expected a value, found '\(token.text)'", at: column)
+            throw error("expected a value, found \(quoted(token.text))", at: column)
         }
     }
+}
+
+/// A name or token for an error message: quoted, and cut to 40 characters so that a
+/// 2 MB identifier makes a one-line error, not a 2 MB one.
+func quoted(_ text: some StringProtocol) -> String {
+    text.count <= 40 ? "'\(text)'" : "'\(text.prefix(40))...' (\(text.count) characters)"
 }

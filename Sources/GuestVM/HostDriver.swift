@@ -41,6 +41,9 @@ public struct RunSummary: Equatable, Sendable {
 }
 
 extension Machine {
+    /// Output bytes after which a slice ends at the next instruction boundary (1 MiB).
+    public static let outputBytesPerSlice = 1 << 20
+
     /// Runs the machine to completion (every vCPU halted, or idle with no event to come).
     ///
     /// Scheduling is deterministic: vCPUs take turns in index order, each running a slice of up to
@@ -58,6 +61,7 @@ extension Machine {
                 let start = instructionCount(vcpu: vcpu)
                 let (quantumEnd, overflow) = start.addingReportingOverflow(quantum)
                 let end = try driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
+                var sliceOutputBytes = 0
                 slice: while true {
                     let exit = run(vcpu: vcpu, until: end)
                     switch exit {
@@ -73,6 +77,13 @@ extension Machine {
                         }
                         outputs += 1
                         outputBytes += Int(length)
+                        // A slice ends early once its outputs pass a budget: a guest writing
+                        // megabytes per instruction would otherwise run a whole quantum (main
+                        // took 40 s for a 0.5 s scenario) before the driver could end the run.
+                        // The rule depends only on the guest, so a replaying driver stops at
+                        // the same instruction and the slices stay in step.
+                        sliceOutputBytes += Int(length)
+                        if sliceOutputBytes >= Self.outputBytesPerSlice { break slice }
                     case .fault(let fault):
                         throw fault
                     }

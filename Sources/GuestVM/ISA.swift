@@ -193,7 +193,7 @@ extension Opcode {
         case .fence: "full memory fence between this vCPU's earlier and later accesses"
         case .ei: "enable interrupts; a pending one is taken before the next instruction"
         case .di: "disable interrupts"
-        case .iret: "return from interrupt: pc = saved pc, interrupts enabled"
+        case .iret: "return from interrupt: pc = saved pc, interrupts enabled (a fault outside a handler)"
         case .setivec: "set this vCPU's interrupt vector to label"
         case .cause: "rd = number of the interrupt being handled (0 timer, 1 DMA)"
         case .cpuid: "rd = this vCPU's index"

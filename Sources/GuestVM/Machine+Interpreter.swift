@@ -275,7 +275,9 @@ extension Machine {
             case .di:
                 cpu.interruptsEnabled = false; ip += 1
             case .iret:
+                guard cpu.savedPC >= 0 else { return fault(.iretOutsideHandler, cpu, ip, code, runStart, retired) }
                 var next = code + cpu.savedPC
+                cpu.savedPC = -1
                 cpu.interruptsEnabled = true
                 if cpu.pending != 0 {
                     guard let vector = takeInterrupt(cpu, returnTo: cpu.savedPC) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }

@@ -31,12 +31,7 @@ public final class Machine {
 
     /// - Parameter memorySize: bytes of guest memory; defaults to what the program asks for.
     public init(program: Program, vcpus: Int = 1, memorySize: Int? = nil) throws(ConfigurationError) {
-        guard (1...64).contains(vcpus) else { throw .badVCPUCount(vcpus) }
-        let size = memorySize ?? program.minimumMemory
-        guard size <= 1 << 32 else { throw .memoryTooLarge(size) }
-        let dataEnd = program.data.map { $0.address + $0.bytes.count }.max() ?? 0
-        let needed = max(dataEnd, Program.dataOrigin) + vcpus * Program.stackSize
-        guard size >= needed else { throw .memoryTooSmall(requested: size, needed: needed) }
+        let size = try Self.memorySize(for: program, vcpus: vcpus, requested: memorySize)
         self.program = program
         memory = GuestMemory(size: size)
         for segment in program.data {
@@ -45,6 +40,18 @@ public final class Machine {
         cpus = (0..<vcpus).map {
             VCPUState(index: $0, count: vcpus, program: program, stackTop: UInt64(size - $0 * Program.stackSize))
         }
+    }
+
+    /// The guest memory a machine for `program` gets, or the reason it cannot be built: checked
+    /// without allocating, so that `asm` can refuse what `exec` and `run` would.
+    public static func memorySize(for program: Program, vcpus: Int, requested: Int? = nil) throws(ConfigurationError) -> Int {
+        guard (1...64).contains(vcpus) else { throw .badVCPUCount(vcpus) }
+        let size = requested ?? program.minimumMemory
+        guard size <= 1 << 32 else { throw .memoryTooLarge(size) }
+        let dataEnd = program.data.map { $0.address + $0.bytes.count }.max() ?? 0
+        let needed = max(dataEnd, Program.dataOrigin) + vcpus * Program.stackSize
+        guard size >= needed else { throw .memoryTooSmall(requested: size, needed: needed) }
+        return size
     }
 
     public var vcpuCount: Int { cpus.count }

@@ -39,3 +39,23 @@ public struct Program: Sendable {
     /// sp = memorySize - i * stackSize.
     public static let stackSize = 64 << 10
 }
+
+extension Program {
+    /// A hash of everything that decides what the program does: its instructions, initial data,
+    /// entry point, memory and vCPU requests. Two programs with equal hashes run identically.
+    public var contentHash: UInt64 {
+        var hasher = StateHasher()
+        for i in instructions {
+            hasher.combine(UInt64(i.op.rawValue) | UInt64(i.rd) << 8 | UInt64(i.ra) << 16 | UInt64(i.rb) << 24 | UInt64(i.target) << 32)
+            hasher.combine(UInt64(bitPattern: i.imm))
+        }
+        for segment in data {
+            hasher.combine(UInt64(segment.address))
+            segment.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+        hasher.combine(UInt64(entry))
+        hasher.combine(UInt64(minimumMemory))
+        hasher.combine(UInt64(preferredVCPUs))
+        return hasher.finalize()
+    }
+}

@@ -5,8 +5,10 @@ import Topology
 /// has a receive buffer posted (one request in flight, as fast as the guest takes them).
 /// Optionally records every input as an `EventScript`, so that the run can be replayed.
 public struct StandaloneDriver: HostDriver {
-    /// Requests the client still has to send, last one first.
-    private var requests: [[UInt8]]
+    /// Requests the client still has to send, made one at a time when the guest can take one:
+    /// a program that never posts a receive buffer costs nothing however many are asked for.
+    private let makeRequest: (Int) -> [UInt8]
+    private let requestCount: Int
     private var random: SplitMix64
     private var timer = TimerDevice()
     private let onOutput: (UnsafeRawBufferPointer) -> Void
@@ -22,7 +24,15 @@ public struct StandaloneDriver: HostDriver {
     ///   - onOutput: receives each guest output.
     public init(requests: [[UInt8]] = [], seed: UInt64, record: Bool = false,
                 onOutput: @escaping (UnsafeRawBufferPointer) -> Void = { _ in }) {
-        self.requests = requests.reversed()
+        self.init(requestCount: requests.count, makeRequest: { requests[$0] }, seed: seed, record: record, onOutput: onOutput)
+    }
+
+    /// - Parameters:
+    ///   - requestCount: requests the client sends, request `i` being `makeRequest(i)`.
+    public init(requestCount: Int, makeRequest: @escaping (Int) -> [UInt8], seed: UInt64, record: Bool = false,
+                onOutput: @escaping (UnsafeRawBufferPointer) -> Void = { _ in }) {
+        self.requestCount = requestCount
+        self.makeRequest = makeRequest
         self.random = SplitMix64(seed: seed)
         self.recording = record ? EventScript() : nil
         self.onOutput = onOutput
@@ -34,12 +44,12 @@ public struct StandaloneDriver: HostDriver {
         if timer.tick(machine, vcpu: vcpu, now: monotonicNanos()) {
             recording?.injections.append(.init(vcpu: vcpu, count: count, event: .interrupt(.timer)))
         }
-        if let buffer = machine.devices.dmaBuffer, buffer.vcpu == vcpu, let request = requests.last {
+        if let buffer = machine.devices.dmaBuffer, buffer.vcpu == vcpu, requestsSent < requestCount {
+            let request = makeRequest(requestsSent)
             guard machine.deliverDMA(request) == .delivered(vcpu: vcpu) else {
                 throw DriverError(message: "request of \(request.count) bytes does not fit the guest's \(buffer.length)-byte receive buffer")
             }
             recording?.injections.append(.init(vcpu: vcpu, count: count, event: .dma(request)))
-            requests.removeLast()
             requestsSent += 1
         }
     }
@@ -56,7 +66,7 @@ public struct StandaloneDriver: HostDriver {
     }
 
     public mutating func idle(_ machine: Machine) throws -> Bool {
-        if !requests.isEmpty, machine.devices.dmaBuffer != nil { return true }
+        if requestsSent < requestCount, machine.devices.dmaBuffer != nil { return true }
         let now = monotonicNanos()
         guard let due = timer.deadline(machine, now: now) else { return false }
         if due > now { sleepNanos(due - now) }

@@ -25,6 +25,7 @@ public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
         case pcOutOfRange
         case badReturnAddress(UInt64)
         case noInterruptVector
+        case iretOutsideHandler
         case badDMABuffer(address: UInt64, length: UInt64)
     }
 
@@ -50,6 +51,7 @@ public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
         case .pcOutOfRange: what = "ran past the last instruction"
         case .badReturnAddress(let a): what = "return to \(a), which is not an instruction"
         case .noInterruptVector: what = "interrupt taken with no vector set (setivec)"
+        case .iretOutsideHandler: what = "iret with no interrupt being handled"
         case .badDMABuffer(let a, let n): what = "DMA buffer [0x\(String(a, radix: 16)), +\(n)) is outside memory or shorter than 8 bytes"
         }
         return "guest fault on vCPU \(vcpu) at pc \(pc) after \(instructionCount) instructions: \(what)"
@@ -71,7 +73,8 @@ final class VCPUState {
     var interruptsEnabled = false
     /// Bit n set: interrupt n is pending.
     var pending: UInt8 = 0
-    var savedPC = 0
+    /// Where `iret` returns to, or -1 while no interrupt is being handled.
+    var savedPC = -1
     var cause: UInt64 = 0
     /// Interrupt vector (an instruction index), or -1 before `setivec`.
     var vector = -1

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Number formatting for tables and CSV, without Foundation's locale-dependent formatters.
 public enum Format {
     /// `value` with exactly `decimals` digits after the point.
@@ -18,5 +20,28 @@ public enum Format {
     public static func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// A number as short as it can be written exactly: `10000`, `0.5`, `1e+12`; never rounded.
+    public static func number(_ value: Double) -> String {
+        if value.isFinite, value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+
+    /// Nanoseconds as microseconds, exactly: `45`, `0.5`, `1.234`.
+    public static func micros(_ nanos: UInt64) -> String {
+        let fraction = nanos % 1_000
+        guard fraction > 0 else { return String(nanos / 1_000) }
+        var digits = String(fraction)
+        digits = String(repeating: "0", count: 3 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return "\(nanos / 1_000).\(digits)"
+    }
+
+    /// Six significant digits, for medians and interval bounds.
+    public static func significant(_ value: Double) -> String {
+        guard value.isFinite, value != 0 else { return value == 0 ? "0" : fixed(value, 0) }
+        let magnitude = Int(log10(abs(value)).rounded(.down))
+        return fixed(value, max(0, 5 - magnitude))
     }
 }

@@ -15,6 +15,11 @@ public enum Arrivals: Equatable, Sendable, CustomStringConvertible {
     /// Closed loop: this many requests outstanding; each reply lets the next one go.
     case closed(outstanding: Int)
 
+    public var isClosed: Bool {
+        if case .closed = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .constant: "constant"
@@ -41,6 +46,9 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
     private var random: SplitMix64
     private var nextSeq: UInt64 = 1
     private var nextIntended: UInt64
+    /// Nanoseconds from `start` to the next intended send time, unrounded, so that gaps shorter
+    /// than a nanosecond (rates above 10^9/s) still add up.
+    private var arrivalOffset: Double = 0
     private let start: UInt64
     /// Per outstanding request: intended and actual send time, indexed by seq modulo the size.
     private var intended: [UInt64]
@@ -49,17 +57,42 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
     private var outstanding = 0
     private var measuring = false
     private var measureFrom: UInt64 = 0
+    private var measureUntil: UInt64 = .max
+    private var loadAtStart: HostLoad?
+    /// CPU time others took during the window (nil if /proc could not be read).
+    public private(set) var interference: Interference?
 
     /// Latency from the intended send time, nanoseconds.
-    public private(set) var latency = Histogram<UInt64>(highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
+    public private(set) var latency = makeHistogram()
     /// Latency from the actual send time, nanoseconds.
-    public private(set) var uncorrected = Histogram<UInt64>(highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
+    public private(set) var uncorrected = makeHistogram()
+
+    /// Nanoseconds up to an hour (the longest run `ftbench run` accepts), three significant digits.
+    public static func makeHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    }
+    /// Replies to requests intended inside the window (their latencies are in `latency`).
     public private(set) var repliesMeasured = 0
     /// Every reply accepted, measured or not.
     public private(set) var repliesReceived = 0
+    /// Replies that arrived inside the window, whenever their requests were intended: the
+    /// achieved throughput.
+    public private(set) var repliesInWindow = 0
     public private(set) var duplicateReplies = 0
     public private(set) var unknownReplies = 0
+    /// Requests intended inside the window and handed to the guest.
     public private(set) var sentMeasured = 0
+    /// Requests intended inside the window that were never handed to the guest (the server
+    /// fell behind the schedule): charged in `latency` by `chargeUnanswered`.
+    public private(set) var unsentMeasured = 0
+    /// Requests intended inside the window, sent, but not answered by `chargeUnanswered`.
+    public private(set) var unansweredMeasured = 0
+    /// Requests whose intended send time fell inside the window.
+    public var intendedMeasured: Int { sentMeasured + unsentMeasured }
+
+    /// Charging requests the server never took one by one stops here; the rest are charged in
+    /// bulk (see `chargeUnanswered`).
+    static let unsentChargedOneByOne = 2_000_000
 
     static let window = 1 << 20
 
@@ -90,19 +123,22 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         actual[slot] = now
         answered[slot] = false
         outstanding += 1
-        if measuring, nextIntended >= measureFrom { sentMeasured += 1 }
-        switch arrivals {
-        case .constant:
-            nextIntended = start + UInt64(Double(seq) * 1e9 / rate)
-        case .poisson:
-            nextIntended += UInt64(-log(1 - random.nextUnit()) * 1e9 / rate)
-        case .closed:
-            nextIntended = now
-        }
+        if measuring, nextIntended >= measureFrom, nextIntended < measureUntil { sentMeasured += 1 }
+        if case .closed = arrivals { nextIntended = now } else { advanceSchedule(seq: seq) }
         let key = random.next() % 10_000 + 1
         let request = KVStoreProtocol.request(seq: seq, op: random.next() & 1 == 0 ? .get : .put, key: key, value: random.next())
         request.withUnsafeBytes { buffer.copyMemory(from: $0) }
         return request.count
+    }
+
+    /// Moves the open-loop schedule to the request after `seq`.
+    private func advanceSchedule(seq: UInt64) {
+        switch arrivals {
+        case .constant: arrivalOffset = Double(seq) * 1e9 / rate
+        case .poisson: arrivalOffset += -log(1 - random.nextUnit()) * 1e9 / rate
+        case .closed: return
+        }
+        nextIntended = start + UInt64(min(arrivalOffset, 1.8e19))
     }
 
     public func receive(_ reply: UnsafeRawBufferPointer, now: UInt64) {
@@ -119,15 +155,65 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         answered[slot] = true
         outstanding -= 1
         repliesReceived += 1
+        if measuring, now < measureUntil { repliesInWindow += 1 }
         if case .closed = arrivals { nextIntended = max(nextIntended, now) }
-        guard measuring, intended[slot] >= measureFrom else { return }
+        guard measuring, intended[slot] >= measureFrom, intended[slot] < measureUntil else { return }
         latency.record(now - intended[slot])
         uncorrected.record(now - actual[slot])
         repliesMeasured += 1
     }
 
+    /// Also samples the host's CPU times: the client is told exactly when the window opens and
+    /// closes (reading /proc takes ~50 µs, once at each end).
     public func startMeasuring(now: UInt64) {
         measuring = true
         measureFrom = now
+        loadAtStart = HostLoad.sample()
+    }
+
+    public func stopMeasuring(now: UInt64) {
+        guard measuring, measureUntil == .max else { return }
+        measureUntil = now
+        if let start = loadAtStart, let end = HostLoad.sample() { interference = end.since(start) }
+    }
+
+    /// After the run: charges every request intended inside the window and still unanswered
+    /// at `now` with the latency it has at least reached, `now` minus its intended time, as a
+    /// coordinated-omission-free load generator must (wrk2 keeps sending late requests and
+    /// charges them from their intended time; a run that stops cannot send them, so it charges
+    /// what they have waited so far). Requests sent and unanswered are charged one by one;
+    /// those never sent follow the arrival process from the first unsent one to the window's
+    /// end, one by one up to `unsentChargedOneByOne`, then in bulk, spread evenly over the
+    /// rest of the window (their expected arrival density, for both open-loop processes).
+    public func chargeUnanswered(now: UInt64) {
+        guard measuring else { return }
+        let end = min(measureUntil, now)
+        for slot in 0..<Self.window where !answered[slot] && intended[slot] >= measureFrom && intended[slot] < end {
+            latency.record(now - intended[slot])
+            unansweredMeasured += 1
+        }
+        if case .closed = arrivals { return }
+        var seq = nextSeq
+        while nextIntended < end, unsentMeasured < Self.unsentChargedOneByOne {
+            if nextIntended >= measureFrom {
+                latency.record(now - nextIntended)
+                unsentMeasured += 1
+            }
+            advanceSchedule(seq: seq)
+            seq += 1
+        }
+        guard nextIntended < end else { return }
+        let from = max(nextIntended, measureFrom)
+        let remaining = rate * Double(end - from) / 1e9
+        let bins = 1_000
+        let width = Double(end - from) / Double(bins)
+        var charged = 0.0
+        for bin in 0..<bins {
+            let count = UInt64((remaining * Double(bin + 1) / Double(bins)).rounded() - charged)
+            charged += Double(count)
+            guard count > 0 else { continue }
+            latency.record(now - (from + UInt64(width * (Double(bin) + 0.5))), count: count)
+            unsentMeasured += Int(count)
+        }
     }
 }

@@ -1,24 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPlatform
 import Foundation
 import LogChannel
 import Topology
 
-/// A result set: `runs.csv`, `latency.csv` and `meta.json` in `results/<name>-<UTC timestamp>/`.
-/// Columns and units are documented in results/README.md.
+/// A result set: `runs.csv`, `latency.csv`, `summary.csv` and `meta.json` in
+/// `results/<name>-<UTC timestamp>/`. Columns and units are documented in results/README.md.
 ///
-/// Written atomically: the files go into `<folder>.partial/` (each through a temporary file and a
-/// rename) and the folder is renamed to its final name only when all three are complete, so an
-/// interrupted run never leaves a set that looks whole.
+/// Written atomically and never over anything: the files go into a `<folder>.partial/` created
+/// exclusively (a folder left by another run is never reused), each file is created exclusively
+/// without following links, and the folder takes its final name with a rename that fails rather
+/// than replace an existing one; a name already taken gets `-2`, `-3`... So two runs that end in
+/// the same second both keep their results, and an interrupted run leaves either nothing or a
+/// `.partial` folder that no reader takes for a result set. A set whose scenarios did not all
+/// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
+    /// Bumped whenever a column or a meta.json field changes meaning.
+    public static let schemaVersion = 2
+
     public static let runsHeader = [
-        "row", "workload", "channel_profile", "one_way_us", "bandwidth_mbit", "jitter", "ack_policy", "ft", "vcpus",
-        "interleaving", "arrivals", "offered_rps", "achieved_rps", "ft_ratio", "guest_mips",
-        "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "uncorrected_p50_us", "uncorrected_p99_us",
+        "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",
+        "one_way_us", "bandwidth_bit_s", "jitter", "ack_policy", "interleaving", "arrivals", "offered_rps", "warmup_s",
+        "window_s", "lag_bound_us", "log_capacity", "primary_cpus", "backup_cpus", "seed",
+        "achieved_rps", "ft_ratio", "guest_mips", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+        "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
+        "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
-        "backup_lag_p99_us", "divergences", "duplicate_replies", "requests_sent", "replies_measured", "window_s", "seed",
+        "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy",
     ]
     public static let latencyHeader = ["row", "percentile", "latency_us", "uncorrected_us"]
+    public static let summaryHeader = [
+        "scenario", "workload", "ft", "channel_profile", "ack_policy", "offered_rps", "vcpus", "metric", "n",
+        "median", "ci_low", "ci_high", "coverage", "half_width_pct", "wide",
+    ]
     /// Percentiles of the latency curve in latency.csv.
     public static let curve: [Double] = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100]
+    /// A ratio whose interval is wider than this (±2%) is flagged `wide` in summary.csv.
+    public static let ratioHalfWidthTarget = 0.02
 
     public var results: [ScenarioResult]
     public var meta: Meta
@@ -29,12 +49,27 @@ public struct ResultSet {
     }
 
     public struct Meta: Codable, Sendable {
+        public var schemaVersion: Int
         public var ftbenchVersion: String
-        public var gitRevision: String
+        /// The git commit the binary was built from, and whether its tree had uncommitted
+        /// changes to tracked files.
+        public var build: Build
         public var commandLine: [String]
         public var createdUTC: String
+        /// Every scenario that was asked for ran (false: the run was interrupted).
+        public var complete: Bool
+        public var scenariosPlanned: Int
+        public var scenariosRun: Int
+        public var scenariosFailed: Int
+        /// Every setting the run used, defaults included, as the command line would spell it.
+        public var settings: [String: String]
         public var machine: Machine
         public var calibration: CalibrationFigures?
+
+        public struct Build: Codable, Sendable {
+            public var commit: String
+            public var dirty: Bool
+        }
 
         public struct Machine: Codable, Sendable {
             public var cpuModel: String
@@ -52,7 +87,7 @@ public struct ResultSet {
             public var channelRoundTrip64BP99Ns: Double
             public var throughputOneAtATimePerS: Double
             public var throughputBatchedPerS: Double
-            public var interpreterNsPerInstruction: Double
+            public var interpreterNanosPerInstruction: Double
 
             public init(_ c: Calibration) {
                 floorRoundTripP50Ns = c.floor.p50
@@ -63,34 +98,29 @@ public struct ResultSet {
                 channelRoundTrip64BP99Ns = c.roundTrip64.p99
                 throughputOneAtATimePerS = c.throughputOneAtATime
                 throughputBatchedPerS = c.throughputBatched
-                interpreterNsPerInstruction = c.interpreterNanosPerInstruction
+                interpreterNanosPerInstruction = c.interpreterNanosPerInstruction
             }
         }
 
-        public init(commandLine: [String], calibration: Calibration?, allocator: String = "system malloc") {
+        public init(commandLine: [String], settings: [String: String] = [:], calibration: Calibration?,
+                    allocator: String = "system malloc", planned: Int = 0, complete: Bool = true) {
             let host = HostTopology.current()
-            ftbenchVersion = "0.1.0"
-            gitRevision = Self.gitRevision()
+            schemaVersion = ResultSet.schemaVersion
+            ftbenchVersion = ResultSet.ftbenchVersion
+            build = Build(commit: BuildRevision.commit, dirty: BuildRevision.dirty)
             self.commandLine = commandLine
             createdUTC = ResultSet.timestamp(Date(), compact: false)
+            self.complete = complete
+            scenariosPlanned = planned
+            scenariosRun = 0
+            scenariosFailed = 0
+            self.settings = settings
             machine = Machine(cpuModel: host.cpuModel, cpus: host.cpuCount, numaNodes: host.numaNodes, allocator: allocator)
             self.calibration = calibration.map(CalibrationFigures.init)
         }
-
-        static func gitRevision() -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["git", "rev-parse", "--short=12", "HEAD"]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return "unknown" }
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return process.terminationStatus == 0 && !text.isEmpty ? text : "unknown"
-        }
     }
+
+    public static let ftbenchVersion = "0.2.0"
 
     static func timestamp(_ date: Date, compact: Bool) -> String {
         let formatter = DateFormatter()
@@ -100,36 +130,47 @@ public struct ResultSet {
         return formatter.string(from: date)
     }
 
+    // MARK: Rows
+
     /// The rows of runs.csv, one per result.
     public func runsCSV() -> String {
         var lines = [Self.runsHeader.joined(separator: ",")]
         for (row, r) in results.enumerated() {
-            let o = r.scenario.options
+            let s = r.scenario, o = s.options, ft = o.faultTolerance
+            let measured = r.status != .failed
             let window = r.report.windowSeconds
-            func us(_ h: Double) -> String { Format.fixed(h / 1_000, 1) }
-            func p(_ q: Double) -> String { r.latency.totalCount > 0 ? us(Double(r.latency.valueAtPercentile(q))) : "" }
-            func pu(_ q: Double) -> String { r.uncorrected.totalCount > 0 ? us(Double(r.uncorrected.valueAtPercentile(q))) : "" }
-            let jitter: String
-            switch o.profile.jitter {
-            case .none: jitter = "none"
-            case .uniform(let s): jitter = "uniform:\(s / 1_000)us"
-            case .normal(let s): jitter = "normal:\(s / 1_000)us"
-            case .exponential(let m): jitter = "exp:\(m / 1_000)us"
-            }
+            let hasLatency = r.latency.totalCount > 0
+            func us(_ nanos: UInt64) -> String { Format.micros(nanos) }
+            func p(_ q: Double) -> String { hasLatency ? us(r.latency.valueAtPercentile(q)) : "" }
+            func pu(_ q: Double) -> String { r.uncorrected.totalCount > 0 ? us(r.uncorrected.valueAtPercentile(q)) : "" }
+            func perSecond(_ count: Double) -> String { window > 0 ? Format.fixed(count / window, 1) : "" }
+            func onlyMeasured(_ text: String) -> String { measured ? text : "" }
+            let clients = s.rate != nil
             let fields: [String] = [
-                String(row), r.scenario.workload, o.profile.name, Format.fixed(Double(o.profile.oneWayLatencyNanos) / 1_000, 1),
-                o.profile.bandwidthBitsPerSecond.map { Format.fixed(Double($0) / 1e6, 0) } ?? "unlimited", jitter,
-                o.faultTolerance ? o.ackPolicy.description : "", o.faultTolerance ? "on" : "off", String(r.scenario.vcpus),
-                r.scenario.interleaving.description, r.scenario.rate == nil ? "" : r.scenario.arrivals.description,
-                r.scenario.rate.map { Format.fixed($0, 0) } ?? "", Format.fixed(r.achievedRate, 1),
-                r.ftRatio.map { Format.fixed($0, 4) } ?? "", Format.fixed(r.report.guestMIPS, 1),
-                p(50), p(90), p(99), p(99.9), r.latency.totalCount > 0 ? us(Double(r.latency.max)) : "", pu(50), pu(99),
-                Format.fixed(window > 0 ? Double(r.report.logEntries) / window : 0, 1),
-                Format.fixed(window > 0 ? Double(r.report.logBytes) * 8 / window / 1e6 : 0, 3),
-                Format.fixed(window > 0 ? Double(r.report.acksSent) / window : 0, 1),
-                r.report.heldOutputsP99.map(String.init) ?? "", Format.fixed(r.report.primaryStallFraction * 100, 2),
-                r.report.backupLagP99Micros.map(String.init) ?? "", String(r.divergences), String(r.duplicateReplies),
-                String(r.report.requestsSent), String(r.latency.totalCount), Format.fixed(window, 3), String(o.seed),
+                String(row), String(r.round), r.status.rawValue, r.error ?? "", s.workload, Format.hex(s.programHash),
+                String(s.vcpus), s.memory.map(String.init) ?? "", ft ? "on" : "off",
+                ft ? o.profile.name : "", ft ? us(o.profile.oneWayLatencyNanos) : "",
+                ft ? (o.profile.bandwidthBitsPerSecond.map(String.init) ?? "") : "", ft ? o.profile.jitterSpec : "",
+                ft ? o.ackPolicy.description : "", s.interleaving.description, clients ? s.arrivals.description : "",
+                clients && !s.arrivals.isClosed ? Format.number(s.rate!) : "",
+                Format.number(Double(o.warmupNanos) / 1e9), onlyMeasured(Format.fixed(window, 3)),
+                ft ? us(o.lagBoundNanos) : "", ft ? String(o.logCapacity) : "",
+                describeCPUs(r.report.primaryCPUs), ft ? describeCPUs(r.report.backupCPUs) : "", String(o.seed),
+                onlyMeasured(clients ? Format.fixed(r.achievedRate, 1) : ""), r.ftRatio.map { Format.fixed($0, 4) } ?? "",
+                onlyMeasured(Format.fixed(r.report.guestMIPS, 1)),
+                p(50), p(90), p(99), p(99.9), hasLatency ? us(r.latency.max) : "", pu(50), pu(99),
+                onlyMeasured(clients ? String(r.requestsIntended) : ""), onlyMeasured(clients ? String(r.requestsSent) : ""),
+                onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
+                onlyMeasured(clients ? String(r.requestsUnanswered) : ""), onlyMeasured(clients ? String(r.duplicateReplies) : ""),
+                ft && measured ? perSecond(Double(r.report.logEntries)) : "",
+                ft && measured && window > 0 ? Format.fixed(Double(r.report.logBytes) * 8 / window / 1e6, 3) : "",
+                ft && measured ? perSecond(Double(r.report.acksInWindow)) : "",
+                r.report.heldOutputsP99.map(String.init) ?? "", onlyMeasured(Format.fixed(r.report.primaryStallFraction * 100, 2)),
+                r.report.backupLagP99Micros.map(String.init) ?? "", ft ? String(r.divergences) : "",
+                onlyMeasured(r.report.endedDuringWarmup ? "yes" : "no"),
+                r.interference.map { Format.fixed($0.otherProcesses * 100, 2) } ?? "",
+                r.interference.map { Format.fixed($0.steal * 100, 2) } ?? "",
+                r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "",
             ]
             lines.append(fields.map(Self.csvField).joined(separator: ","))
         }
@@ -141,54 +182,135 @@ public struct ResultSet {
         var lines = [Self.latencyHeader.joined(separator: ",")]
         for (row, r) in results.enumerated() where r.latency.totalCount > 0 {
             for q in Self.curve {
-                lines.append([String(row), Format.fixed(q, 2), Format.fixed(Double(r.latency.valueAtPercentile(q)) / 1_000, 1),
-                              Format.fixed(Double(r.uncorrected.valueAtPercentile(q)) / 1_000, 1)].joined(separator: ","))
+                lines.append([String(row), Format.number(q), Format.micros(r.latency.valueAtPercentile(q)),
+                              r.uncorrected.totalCount > 0 ? Format.micros(r.uncorrected.valueAtPercentile(q)) : ""].joined(separator: ","))
             }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-
-    /// Writes the set into a new folder `<directory>/<name>-<UTC timestamp>` and returns its path.
-    public func write(into directory: String, name: String) throws -> String {
-        let final = "\(directory)/\(name)-\(Self.timestamp(Date(), compact: true))"
-        let partial = final + ".partial"
-        let files = FileManager.default
-        do {
-            try files.createDirectory(atPath: partial, withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try Self.writeAtomically(Data(runsCSV().utf8), to: partial + "/runs.csv")
-            try Self.writeAtomically(Data(latencyCSV().utf8), to: partial + "/latency.csv")
-            try Self.writeAtomically(try encoder.encode(meta), to: partial + "/meta.json")
-            try files.moveItem(atPath: partial, toPath: final)
-        } catch {
-            throw ResultSetError("cannot write results to \(final): \((error as NSError).localizedDescription)")
+    /// summary.csv: per scenario and metric, the median over the repeats with its interval
+    /// (see `MedianInterval`). The FT ratio's values are paired per round (each FT-on run over
+    /// its FT-off twin of the same round).
+    public func summaryCSV() -> String {
+        var lines = [Self.summaryHeader.joined(separator: ",")]
+        for group in groups() {
+            let first = group[0].scenario, o = first.options
+            let ok = group.filter { $0.status == .ok }
+            var metrics: [(String, [Double])] = []
+            if first.rate != nil {
+                metrics.append(("achieved_rps", ok.map(\.achievedRate)))
+                for (name, q) in [("p50_us", 50.0), ("p99_us", 99.0)] {
+                    metrics.append((name, ok.filter { $0.latency.totalCount > 0 }.map { Double($0.latency.valueAtPercentile(q)) / 1e3 }))
+                }
+            }
+            metrics.append(("guest_mips", ok.map(\.report.guestMIPS)))
+            if o.faultTolerance { metrics.append(("ft_ratio", ok.compactMap(\.ftRatio))) }
+            for (metric, values) in metrics {
+                guard let interval = MedianInterval(values) else { continue }
+                let half = interval.relativeHalfWidth
+                let wide = metric == "ft_ratio" ? ((half ?? 1) > Self.ratioHalfWidthTarget || interval.coverage < 0.95 ? "yes" : "no") : ""
+                let fields = [
+                    first.key, first.workload, o.faultTolerance ? "on" : "off", o.faultTolerance ? o.profile.name : "",
+                    o.faultTolerance ? o.ackPolicy.description : "", first.rate.map(Format.number) ?? "", String(first.vcpus),
+                    metric, String(interval.count), Format.significant(interval.median), Format.significant(interval.low),
+                    Format.significant(interval.high), Format.fixed(interval.coverage, 4),
+                    half.map { Format.fixed($0 * 100, 2) } ?? "", wide,
+                ]
+                lines.append(fields.map(Self.csvField).joined(separator: ","))
+            }
         }
-        return final
+        return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Through a temporary file in the same folder and a rename.
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        if rename(temporary, path) != 0 { throw ResultSetError("cannot rename \(temporary) to \(path)") }
+    /// Results grouped by scenario (every round of one scenario), in first-seen order.
+    public func groups() -> [[ScenarioResult]] {
+        var order: [String] = []
+        var byKey: [String: [ScenarioResult]] = [:]
+        for r in results {
+            if byKey[r.scenario.key] == nil { order.append(r.scenario.key) }
+            byKey[r.scenario.key, default: []].append(r)
+        }
+        return order.map { byKey[$0]! }
+    }
+
+    /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+    static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    // MARK: Writing
+
+    /// Writes the set into a new folder `<directory>/<name>-<UTC timestamp>` (with `-2`, `-3`...
+    /// if taken, and `-incomplete` for an interrupted run) and returns its path.
+    public func write(into directory: String, name: String) throws -> String {
+        try Self.checkWritable(directory)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let files: [(String, Data)] = [
+            ("runs.csv", Data(runsCSV().utf8)), ("latency.csv", Data(latencyCSV().utf8)),
+            ("summary.csv", Data(summaryCSV().utf8)), ("meta.json", try encoder.encode(meta)),
+        ]
+        let base = "\(directory)/\(name)-\(Self.timestamp(Date(), compact: true))" + (meta.complete ? "" : "-incomplete")
+        for attempt in 1...1_000 {
+            let final = attempt == 1 ? base : "\(base)-\(attempt)"
+            let partial = final + ".partial"
+            guard access(final, F_OK) != 0 else { continue }
+            guard mkdir(partial, 0o755) == 0 else {
+                if errno == EEXIST { continue }
+                throw ResultSetError("cannot create \(partial): \(Self.errnoText())")
+            }
+            for (file, data) in files { try Self.writeNew(data, to: "\(partial)/\(file)") }
+            let error = ftb_rename_noreplace(partial, final)
+            if error == 0 { return final }
+            guard error == EEXIST || error == ENOTEMPTY else {
+                throw ResultSetError("cannot rename \(partial) to \(final): \(String(cString: strerror(error)))")
+            }
+            // Taken between the check and the rename: move on to the next name.
+            for (file, _) in files { unlink("\(partial)/\(file)") }
+            rmdir(partial)
+        }
+        throw ResultSetError("cannot find a free name for the result set \(base) (1,000 taken)")
+    }
+
+    /// Creates `path` (which must not exist, and is never a followed link) and writes `data`.
+    static func writeNew(_ data: Data, to path: String) throws {
+        let fd = ftb_create_exclusive(path)
+        guard fd >= 0 else { throw ResultSetError("cannot create \(path): \(String(cString: strerror(-fd)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { throw ResultSetError("cannot write \(path): \(Self.errnoText())") }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw ResultSetError("cannot write \(path): \(Self.errnoText())") }
     }
 
     /// Checks that `directory` can be created and written, before a long run.
     public static func checkWritable(_ directory: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ResultSetError("cannot create output directory \(directory): \((error as NSError).localizedDescription)")
+        var path = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") where component != "." {
+            path += "/" + component
+            if mkdir(path, 0o755) != 0, errno != EEXIST {
+                throw ResultSetError("cannot create output directory \(directory): \(errnoText())")
+            }
         }
-        guard FileManager.default.isWritableFile(atPath: directory) else {
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw ResultSetError("cannot create output directory \(directory): \(directory) is not a directory")
+        }
+        guard access(directory, W_OK | X_OK) == 0 else {
             throw ResultSetError("output directory \(directory) is not writable")
         }
     }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 public struct ResultSetError: Error, CustomStringConvertible, Sendable {

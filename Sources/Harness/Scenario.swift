@@ -20,61 +20,133 @@ public enum InterleavingMode: Equatable, Sendable, CustomStringConvertible {
 public struct Scenario: Sendable {
     public var workload: String
     public var program: Program
+    /// A hash of the assembled program (its instructions and initial data), so that a row says
+    /// exactly which code ran, also for a program file that has since changed.
+    public var programHash: UInt64
     public var vcpus: Int
+    /// Guest memory in bytes (nil: the program's `.memory`, else the default).
+    public var memory: Int?
     public var options: ReplicationOptions
     /// Offered requests per second, for a workload that serves requests (nil: none are sent).
     public var rate: Double?
     public var arrivals: Arrivals
 
-    public init(workload: String, program: Program, vcpus: Int, options: ReplicationOptions, rate: Double?, arrivals: Arrivals) {
+    public init(workload: String, program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions,
+                rate: Double?, arrivals: Arrivals) {
         self.workload = workload
         self.program = program
+        programHash = program.contentHash
         self.vcpus = vcpus
+        self.memory = memory
         self.options = options
         self.rate = rate
         self.arrivals = arrivals
     }
 
     public var interleaving: InterleavingMode { .roundRobin(quantum: options.quantum) }
+
+    /// The scenario's identity across repeats: every setting but the round.
+    public var key: String {
+        let o = options
+        return [workload, String(programHash), String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off",
+                o.faultTolerance ? o.profile.name : "", o.faultTolerance ? o.ackPolicy.description : "",
+                rate.map { "\($0)" } ?? "", arrivals.description, String(o.quantum)].joined(separator: "|")
+    }
+
+    /// The FT-off twin's key: what an FT-on scenario's ratio is taken against.
+    public var baselineKey: String {
+        var twin = self
+        twin.options.faultTolerance = false
+        return twin.key
+    }
+}
+
+/// How a scenario ended.
+public enum ScenarioStatus: String, Sendable {
+    case ok
+    /// The backup's replay did not match the primary (the report says where).
+    case diverged
+    /// The scenario could not run or broke off (the error says why); its figures are empty.
+    case failed
 }
 
 /// What a scenario measured, as the CSV reports it.
 public struct ScenarioResult: Sendable {
     public var scenario: Scenario
+    /// Which repeat this is, from 0.
+    public var round: Int
     public var report: ReplicationReport
+    /// Replies that reached the clients inside the window, per second.
     public var achievedRate: Double
+    /// Latency from the intended send time, with unanswered requests charged (see `KVClient`).
     public var latency: Histogram<UInt64>
     public var uncorrected: Histogram<UInt64>
     public var duplicateReplies: Int
-    /// Achieved rate (or guest MIPS without clients) relative to the same scenario with FT off.
+    public var requestsIntended: Int
+    public var requestsSent: Int
+    public var repliesAnswered: Int
+    /// Requests intended in the window and never sent, or sent and never answered: charged.
+    public var requestsUnsent: Int
+    public var requestsUnanswered: Int
+    /// CPU time others took during the window (nil: /proc could not be read).
+    public var interference: Interference?
+    /// Achieved rate (or guest MIPS without clients) relative to the same round's FT-off twin.
     public var ftRatio: Double?
 
     public var divergences: Int { report.divergence == nil ? 0 : 1 }
+
+    public var status: ScenarioStatus {
+        report.divergence != nil ? .diverged : report.failure != nil ? .failed : .ok
+    }
+
+    /// The one-line reason of a failed or diverged scenario.
+    public var error: String? { report.divergence.map(String.init(describing:)) ?? report.failure }
+
+    /// A scenario that failed before producing any measurement.
+    public static func failed(_ scenario: Scenario, round: Int, _ message: String) -> ScenarioResult {
+        ScenarioResult(scenario: scenario, round: round, report: .failed(message, faultTolerance: scenario.options.faultTolerance),
+                       achievedRate: 0, latency: KVClient.makeHistogram(), uncorrected: KVClient.makeHistogram(),
+                       duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0, requestsUnsent: 0,
+                       requestsUnanswered: 0, interference: nil, ftRatio: nil)
+    }
+
+    /// What the FT ratio compares: the achieved rate for a workload with clients, else guest MIPS.
+    var throughput: Double { scenario.rate != nil ? achievedRate : report.guestMIPS }
 }
 
 public enum ScenarioRunner {
-    public static func run(_ scenario: Scenario) throws -> ScenarioResult {
+    /// Runs one scenario; a failure (a guest fault, a program too large for its memory, a
+    /// thread that could not be pinned) is returned as a failed result, never thrown.
+    public static func run(_ scenario: Scenario, round: Int = 0) -> ScenarioResult {
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
-        let (report, used) = try ReplicatedRun.run(program: scenario.program, vcpus: scenario.vcpus, options: scenario.options, client: client)
+        let report: ReplicationReport, used: KVClient
+        do {
+            (report, used) = try ReplicatedRun.run(program: scenario.program, vcpus: scenario.vcpus, memory: scenario.memory,
+                                                   options: scenario.options, client: client)
+        } catch {
+            return .failed(scenario, round: round, "\(error)")
+        }
         return ScenarioResult(
-            scenario: scenario, report: report,
-            achievedRate: report.windowNanos > 0 ? Double(used.repliesMeasured) / report.windowSeconds : 0,
-            latency: used.latency, uncorrected: used.uncorrected, duplicateReplies: used.duplicateReplies, ftRatio: nil)
+            scenario: scenario, round: round, report: report,
+            achievedRate: report.windowNanos > 0 ? Double(used.repliesInWindow) / report.windowSeconds : 0,
+            latency: used.latency, uncorrected: used.uncorrected, duplicateReplies: used.duplicateReplies,
+            requestsIntended: used.intendedMeasured, requestsSent: used.sentMeasured, repliesAnswered: used.repliesMeasured,
+            requestsUnsent: used.unsentMeasured, requestsUnanswered: used.unansweredMeasured,
+            interference: used.interference, ftRatio: nil)
     }
 
-    /// Fills in each FT-on result's ratio to its FT-off twin (same workload, profile-independent).
+    /// Fills in each FT-on result's ratio to its FT-off twin of the same round (same workload,
+    /// load and vCPUs; the profile does not apply to FT off). Pairing within a round keeps the
+    /// ratio's two runs close in time, so that slow drifts of a noisy host cancel.
     public static func attachRatios(_ results: inout [ScenarioResult]) {
-        for i in results.indices where results[i].scenario.options.faultTolerance {
-            let s = results[i].scenario
-            guard let baseline = results.first(where: {
-                !$0.scenario.options.faultTolerance && $0.scenario.workload == s.workload && $0.scenario.rate == s.rate
-                    && $0.scenario.vcpus == s.vcpus && $0.scenario.arrivals == s.arrivals
-            }) else { continue }
-            let useRate = s.rate != nil && baseline.achievedRate > 0
-            let mine = useRate ? results[i].achievedRate : results[i].report.guestMIPS
-            let theirs = useRate ? baseline.achievedRate : baseline.report.guestMIPS
-            results[i].ftRatio = theirs > 0 ? mine / theirs : nil
+        var baselines: [String: Double] = [:]
+        for r in results where !r.scenario.options.faultTolerance && r.status == .ok {
+            baselines["\(r.round)|\(r.scenario.key)"] = r.throughput
+        }
+        for i in results.indices where results[i].scenario.options.faultTolerance && results[i].status == .ok {
+            guard let theirs = baselines["\(results[i].round)|\(results[i].scenario.baselineKey)"], theirs > 0 else { continue }
+            results[i].ftRatio = results[i].throughput / theirs
         }
     }
 }

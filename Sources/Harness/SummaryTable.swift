@@ -1,28 +1,44 @@
-/// The terminal summary of a suite.
+/// The terminal summary of a result set: one line per scenario, medians over its rounds, and
+/// with repeats the FT ratio's 95% interval.
 public enum SummaryTable {
-    public static func render(_ results: [ScenarioResult]) -> String {
+    public static func render(_ set: ResultSet) -> String {
         let header = ["workload", "profile", "ack", "FT", "offered/s", "achieved/s", "ratio", "MIPS", "p50 µs", "p99 µs",
-                      "log Mbit/s", "stall %", "lag p99 µs", "div"]
+                      "log Mbit/s", "stall %", "lag p99 µs", "runs", "status"]
         var rows = [header]
-        for r in results {
-            let o = r.scenario.options
-            let window = r.report.windowSeconds
-            func p(_ q: Double) -> String { r.latency.totalCount > 0 ? Format.fixed(Double(r.latency.valueAtPercentile(q)) / 1e3, 1) : "-" }
+        for group in set.groups() {
+            let first = group[0], o = first.scenario.options, ft = o.faultTolerance
+            let ok = group.filter { $0.status == .ok }
+            func median(_ values: [Double], _ decimals: Int) -> String {
+                MedianInterval(values).map { Format.fixed($0.median, decimals) } ?? "-"
+            }
+            func percentile(_ q: Double) -> String {
+                median(ok.filter { $0.latency.totalCount > 0 }.map { Double($0.latency.valueAtPercentile(q)) / 1e3 }, 1)
+            }
+            var ratio = "-"
+            if let interval = MedianInterval(ok.compactMap(\.ftRatio)) {
+                ratio = Format.fixed(interval.median, 3)
+                if interval.count > 1 { ratio += " [\(Format.fixed(interval.low, 3)), \(Format.fixed(interval.high, 3))]" }
+            }
+            let clients = first.scenario.rate != nil
+            let failed = group.count - ok.count
+            let noisy = ok.filter { $0.interference?.isNoisy == true }.count
+            var status = failed == 0 ? "ok" : "\(failed) \(group.contains { $0.status == .diverged } ? "diverged/failed" : "failed")"
+            if noisy > 0 { status += ", \(noisy) noisy" }
             rows.append([
-                r.scenario.workload, o.faultTolerance ? o.profile.name : "-", o.faultTolerance ? o.ackPolicy.description : "-",
-                o.faultTolerance ? "on" : "off", r.scenario.rate.map { Format.fixed($0, 0) } ?? "-",
-                r.scenario.rate == nil ? "-" : Format.fixed(r.achievedRate, 0), r.ftRatio.map { Format.fixed($0, 3) } ?? "-",
-                Format.fixed(r.report.guestMIPS, 1), p(50), p(99),
-                o.faultTolerance ? Format.fixed(window > 0 ? Double(r.report.logBytes) * 8 / window / 1e6 : 0, 2) : "-",
-                Format.fixed(r.report.primaryStallFraction * 100, 2), r.report.backupLagP99Micros.map(String.init) ?? "-",
-                String(r.divergences),
+                first.scenario.workload, ft ? o.profile.name : "-", ft ? o.ackPolicy.description : "-", ft ? "on" : "off",
+                clients && !first.scenario.arrivals.isClosed ? Format.number(first.scenario.rate!) : "-",
+                clients ? median(ok.map(\.achievedRate), 0) : "-", ratio, median(ok.map(\.report.guestMIPS), 1),
+                percentile(50), percentile(99),
+                ft ? median(ok.map { $0.report.windowNanos > 0 ? Double($0.report.logBytes) * 8 / $0.report.windowSeconds / 1e6 : 0 }, 2) : "-",
+                median(ok.map { $0.report.primaryStallFraction * 100 }, 2),
+                median(ok.compactMap { $0.report.backupLagP99Micros.map(Double.init) }, 0), String(group.count), status,
             ])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { i, cell in
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return i < 4 ? cell + pad : pad + cell
+                return i < 4 || i == header.count - 1 ? cell + pad : pad + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

@@ -5,8 +5,8 @@ public enum AckPolicy: Equatable, Sendable, CustomStringConvertible {
     case everyEntry
     /// After every `n` entries.
     case everyN(Int)
-    /// Once the oldest unacknowledged entry has waited this many microseconds.
-    case everyMicros(UInt64)
+    /// Once the oldest unacknowledged entry has waited this many nanoseconds.
+    case interval(nanos: UInt64)
     /// At once for an entry marked as preceding an output (so the output rule releases it
     /// quickly), otherwise after every `batch` entries.
     case outputAware(batch: Int)
@@ -15,7 +15,7 @@ public enum AckPolicy: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .everyEntry: "every"
         case .everyN(let n): "every:\(n)"
-        case .everyMicros(let us): "interval:\(us)us"
+        case .interval(let nanos): "interval:\(ChannelProfile.compact(nanos: nanos))"
         case .outputAware(let batch): "output-aware:\(batch)"
         }
     }
@@ -34,10 +34,10 @@ public enum AckPolicy: Equatable, Sendable, CustomStringConvertible {
         case ("output-aware", 1): return .outputAware(batch: 64)
         case ("output-aware", 2): return .outputAware(batch: try count(parts[1]))
         case ("interval", 2):
-            guard let nanos = ChannelProfile.parseDuration(parts[1]), nanos >= 1_000 else {
-                throw ProfileError("ACK interval '\(parts[1])' is not a duration of at least 1us")
+            guard let nanos = ChannelProfile.parseDuration(parts[1]), nanos >= 1_000, nanos <= 10_000_000_000 else {
+                throw ProfileError("ACK interval '\(parts[1])' is not a duration from 1us to 10s")
             }
-            return .everyMicros(nanos / 1_000)
+            return .interval(nanos: nanos)
         default:
             throw ProfileError("unknown ACK policy '\(text)': use every, every:N, interval:100us, output-aware or output-aware:N")
         }
@@ -65,7 +65,7 @@ public struct AckBatcher: Sendable {
         switch policy {
         case .everyEntry: ackNow = true
         case .everyN(let n): ackNow = unacknowledged >= n
-        case .everyMicros: ackNow = due(at: now)
+        case .interval: ackNow = due(at: now)
         case .outputAware(let batch): ackNow = flags.contains(.precedesOutput) || unacknowledged >= batch
         }
         return ackNow || flags.contains(.acknowledgeNow) ? acknowledge() : nil
@@ -74,14 +74,14 @@ public struct AckBatcher: Sendable {
     /// For a time-based policy, called while no entries arrive: the sequence number to
     /// acknowledge if the oldest unacknowledged entry has waited long enough.
     public mutating func timerFired(now: UInt64) -> UInt64? {
-        guard case .everyMicros = policy, unacknowledged > 0, due(at: now) else { return nil }
+        guard case .interval = policy, unacknowledged > 0, due(at: now) else { return nil }
         return acknowledge()
     }
 
     /// When a time-based ACK falls due, if one is pending.
     public var nextDeadline: UInt64? {
-        guard case .everyMicros(let us) = policy, unacknowledged > 0 else { return nil }
-        return oldestUnacknowledgedAt + us * 1_000
+        guard case .interval(let nanos) = policy, unacknowledged > 0 else { return nil }
+        return oldestUnacknowledgedAt + nanos
     }
 
     /// Everything received so far is acknowledged from now on (e.g. at the end of a run).
@@ -90,8 +90,8 @@ public struct AckBatcher: Sendable {
     }
 
     private func due(at now: UInt64) -> Bool {
-        guard case .everyMicros(let us) = policy else { return false }
-        return now >= oldestUnacknowledgedAt + us * 1_000
+        guard case .interval(let nanos) = policy else { return false }
+        return now >= oldestUnacknowledgedAt + nanos
     }
 
     private mutating func acknowledge() -> UInt64? {

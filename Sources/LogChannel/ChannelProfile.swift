@@ -68,7 +68,12 @@ public struct ChannelProfile: Equatable, Sendable, CustomStringConvertible {
         if let preset = presets.first(where: { $0.name == first }) {
             profile = preset
         } else if let latency = parseDuration(first) {
+            guard latency <= maxOneWayLatencyNanos else {
+                throw ProfileError("one-way latency '\(first)' is above the \(compact(nanos: maxOneWayLatencyNanos)) ftbench emulates: a run would wait that long for its first ACK")
+            }
             profile = ChannelProfile(name: spec, oneWayLatencyNanos: latency)
+        } else if first.first.map({ $0.isNumber || $0 == "." }) == true, ["ns", "us", "µs", "ms", "s"].contains(where: first.hasSuffix) {
+            throw ProfileError("one-way latency '\(first)' is not a duration from 0 to \(compact(nanos: maxOneWayLatencyNanos))")
         } else {
             throw ProfileError("unknown channel profile '\(first)': use one of \(presets.map(\.name).joined(separator: ", ")) or a latency such as 200us or 3ms")
         }
@@ -80,6 +85,9 @@ public struct ChannelProfile: Equatable, Sendable, CustomStringConvertible {
                 if pair[1] == "unlimited" {
                     profile.bandwidthBitsPerSecond = nil
                 } else if let bw = parseBandwidth(pair[1]) {
+                    guard bw >= minBandwidthBitsPerSecond else {
+                        throw ProfileError("bandwidth '\(pair[1])' is below the \(format(bitsPerSecond: minBandwidthBitsPerSecond)) ftbench emulates: one 64 KiB request entry would take \(compact(nanos: 65_536 * 8_000_000_000 / bw)) to send")
+                    }
                     profile.bandwidthBitsPerSecond = bw
                 } else {
                     throw ProfileError("bandwidth '\(pair[1])' is not a rate such as 1gbit, 100mbit or unlimited")
@@ -126,6 +134,28 @@ public struct ChannelProfile: Equatable, Sendable, CustomStringConvertible {
             return UInt64((value * scale).rounded())
         }
         return nil
+    }
+
+    /// The slowest link ftbench emulates: a profile beyond these bounds would keep a run waiting
+    /// for minutes (main hung on `lan,bw=1bit` and on `1000s`).
+    public static let maxOneWayLatencyNanos: UInt64 = 10_000_000_000
+    public static let minBandwidthBitsPerSecond: UInt64 = 100_000
+
+    /// A duration exactly, in the largest unit that divides it: `500ns`, `1500ns`, `45us`, `5ms`.
+    public static func compact(nanos: UInt64) -> String {
+        nanos >= 1_000_000_000 && nanos % 1_000_000_000 == 0 ? "\(nanos / 1_000_000_000)s"
+            : nanos >= 1_000_000 && nanos % 1_000_000 == 0 ? "\(nanos / 1_000_000)ms"
+            : nanos >= 1_000 && nanos % 1_000 == 0 ? "\(nanos / 1_000)us" : "\(nanos)ns"
+    }
+
+    /// The jitter as `--profile` writes it, exactly: `none`, `normal:500ns`, `uniform:20us`.
+    public var jitterSpec: String {
+        switch jitter {
+        case .none: "none"
+        case .uniform(let s): "uniform:\(Self.compact(nanos: s))"
+        case .normal(let s): "normal:\(Self.compact(nanos: s))"
+        case .exponential(let m): "exp:\(Self.compact(nanos: m))"
+        }
     }
 
     static func format(nanos: UInt64) -> String {

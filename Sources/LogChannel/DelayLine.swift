@@ -51,12 +51,24 @@ final class DelayLineSender: @unchecked Sendable {
     /// Stamps the delivery time of every frame reserved since the last flush and publishes them.
     @inline(__always)
     func flush() {
-        if state.pointee.link != nil { stamp() }
+        if state.pointee.link != nil { _ = stamp() }
         producer.commit()
     }
 
+    /// Like `flush()`, and returns a time at or before which nothing flushed can be received:
+    /// the last frame's stamped delivery time, or, with an immediate profile, the clock read
+    /// just before the commit that made the frames visible (a lower bound, so that an audit of
+    /// the output rule built on it never blames a release that came after the delivery).
+    func flushReportingDelivery() -> UInt64 {
+        let delivery = state.pointee.link != nil ? stamp() : monotonicNanos()
+        producer.commit()
+        return delivery
+    }
+
+    /// Returns the latest delivery time it stamped.
     @inline(never)
-    private func stamp() {
+    private func stamp() -> UInt64 {
+        var latest: UInt64 = 0
         let now = monotonicNanos()
         var position = producer.unpublished.lowerBound
         let end = producer.unpublished.upperBound
@@ -65,10 +77,12 @@ final class DelayLineSender: @unchecked Sendable {
             if !frame.isPadding {
                 let stamp = frame.header + RingBuffer.frameHeaderSize
                 let bytes = Int(stamp.load(as: UInt64.self))
-                stamp.storeBytes(of: state.pointee.link!.deliveryTime(sentAt: now, bytes: bytes), as: UInt64.self)
+                latest = state.pointee.link!.deliveryTime(sentAt: now, bytes: bytes)
+                stamp.storeBytes(of: latest, as: UInt64.self)
             }
             position += UInt64(frame.slots)
         }
+        return latest
     }
 }
 

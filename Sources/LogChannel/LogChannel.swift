@@ -158,10 +158,22 @@ public struct AckSender: @unchecked Sendable {
 
     /// Sends `ack` at once.
     public func acknowledge(_ ack: Acknowledgement) throws(ChannelError) {
+        try encode(ack)
+        line.flush()
+    }
+
+    /// Sends `ack` at once and returns a time at or before which the primary cannot receive it
+    /// (its emulated delivery time): what an audit of the output rule compares releases with.
+    public func acknowledgeReportingDelivery(_ ack: Acknowledgement) throws(ChannelError) -> UInt64 {
+        try encode(ack)
+        return line.flushReportingDelivery()
+    }
+
+    @inline(__always)
+    private func encode(_ ack: Acknowledgement) throws(ChannelError) {
         let destination = try line.reserve(wireBytes: 16)
         destination.storeBytes(of: ack.received.littleEndian, as: UInt64.self)
         destination.storeBytes(of: ack.executed.littleEndian, toByteOffset: 8, as: UInt64.self)
-        line.flush()
     }
 
     public var acksSent: UInt64 { line.state.pointee.messages }
@@ -176,8 +188,16 @@ public struct AckReceiver: @unchecked Sendable {
     /// The latest acknowledgement among those due now, or nil if none is. Does not wait.
     @inline(__always)
     public func poll() -> Acknowledgement? {
+        var ignored = 0
+        return poll(counting: &ignored)
+    }
+
+    /// Like `poll()`, adding to `count` how many ACKs it took (several may be due at once and
+    /// are merged into the latest).
+    @inline(__always)
+    public func poll(counting count: inout Int) -> Acknowledgement? {
         var latest: Acknowledgement?
-        _ = line.drain(limit: .max) { Self.note($0, in: &latest) }
+        count += line.drain(limit: .max) { Self.note($0, in: &latest) }.count
         return latest
     }
 

@@ -54,6 +54,11 @@ public struct LogEntryView {
     public let header: LogEntryHeader
     public let payload: UnsafeRawBufferPointer
 
+    public init(header: LogEntryHeader, payload: UnsafeRawBufferPointer) {
+        self.header = header
+        self.payload = payload
+    }
+
     /// The payload as a u64 (clock and random values, heartbeats), or nil if it is not 8 bytes.
     public var value: UInt64? {
         payload.count >= 8 ? UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self)) : nil

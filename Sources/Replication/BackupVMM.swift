@@ -31,6 +31,9 @@ public struct Divergence: Error, Equatable, CustomStringConvertible, Sendable {
 /// `Divergence`.
 final class BackupDriver: HostDriver {
     let source: LogSource
+    /// The seq the next entry must carry: the log is numbered from 1 without gaps, so a lost,
+    /// duplicated or reordered entry is caught at the first entry out of place.
+    private var expectedSeq: UInt64 = 1
     private(set) var ended = false
     private(set) var outputsChecked = 0
     private(set) var entriesReplayed: UInt64 = 0
@@ -42,16 +45,35 @@ final class BackupDriver: HostDriver {
     /// The next entry, skipping heartbeats; nil (and `ended`) at the end of the log.
     private func nextEntry() throws -> LogEntryView? {
         while let entry = try source.next() {
+            try checkSequence(entry)
             guard entry.header.kind == .heartbeat else { return entry }
             source.consume()
+            expectedSeq += 1
         }
         ended = true
         return nil
     }
 
+    /// Throws unless `entry` is the next entry of the log.
+    @inline(__always)
+    func checkSequence(_ entry: LogEntryView) throws {
+        guard entry.header.seq != expectedSeq else { return }
+        let what = entry.header.seq > expectedSeq
+            ? "entry #\(expectedSeq) is missing: the log continues with #\(entry.header.seq)"
+            : "entry #\(entry.header.seq) comes again (or out of order) where #\(expectedSeq) was due"
+        throw Divergence(seq: expectedSeq, vcpu: Int(entry.header.vcpu), instructionCount: entry.header.instructionCount, reason: what)
+    }
+
     private func consume() {
         source.consume()
         entriesReplayed += 1
+        expectedSeq += 1
+    }
+
+    /// Moves past a heartbeat found after the guest stopped.
+    func consumeHeartbeat() {
+        source.consume()
+        expectedSeq += 1
     }
 
     private func diverge(_ entry: LogEntryView?, vcpu: Int, count: UInt64, _ reason: String) -> Divergence {
@@ -156,11 +178,17 @@ final class LiveLogSource: LogSource {
     private var lastReport: UInt64 = 0
     /// Progress reports go out at most this often, so that they do not multiply ACK traffic.
     static let progressInterval: UInt64 = 1_000_000
+    /// After the channel closes, an entry due later than this is abandoned: the run has ended
+    /// (or was stopped) and a link that slow would keep the backup waiting for nothing.
+    static let abandonAfterClose: UInt64 = 1_000_000_000
+    /// Every ACK sent, with its delivery time, when tracing (for `OutputRuleAudit`).
+    private(set) var sentAcks: [(received: UInt64, deliveredAt: UInt64)]?
 
-    init(_ end: LogChannel.BackupEnd, policy: AckPolicy) {
+    init(_ end: LogChannel.BackupEnd, policy: AckPolicy, tracing: Bool = false) {
         log = end.log
         acks = end.acks
         batcher = AckBatcher(policy: policy)
+        sentAcks = tracing ? [] : nil
     }
 
     func next() throws -> LogEntryView? {
@@ -182,7 +210,12 @@ final class LiveLogSource: LogSource {
             }
             let deadline = earliest(batcher.nextDeadline, progressDeadline)
             if let due = received.nextDue {
-                waitUntil(min(due, deadline ?? .max))
+                let now = monotonicNanos()
+                if log.isClosed, due > now + Self.abandonAfterClose {
+                    throw ReplicationError("the channel closed with the next entry still \(ChannelProfile.compact(nanos: due - now)) from delivery")
+                }
+                // In steps of at most 10 ms, so that a closed channel is noticed.
+                waitUntil(min(due, deadline ?? .max, now + 10_000_000))
             } else if log.isClosed {
                 _ = try receive()
                 return try takeScanned()
@@ -232,7 +265,11 @@ final class LiveLogSource: LogSource {
 
     private func send(_ ack: Acknowledgement) {
         // A closed ACK ring means the primary is gone; the log is still replayed to its end.
-        try? acks.acknowledge(ack)
+        if sentAcks != nil {
+            if let delivered = try? acks.acknowledgeReportingDelivery(ack) { sentAcks!.append((ack.received, delivered)) }
+        } else {
+            try? acks.acknowledge(ack)
+        }
         acknowledgedReceived = ack.received
         reportedExecuted = ack.executed
         lastReport = monotonicNanos()

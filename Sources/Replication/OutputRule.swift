@@ -1,3 +1,5 @@
+import Topology
+
 /// Outputs held on the primary until the backup has acknowledged the log entry before them.
 ///
 /// Storage: a ring of records and a byte arena, both allocated once; holding and releasing
@@ -22,10 +24,15 @@ public final class OutputRule {
     private var arenaHead = 0
     private var arenaUsed = 0
 
-    /// Every release, in order, when tracing: the output's tag and the ACK that released it.
-    public private(set) var trace: [(tag: UInt64, acknowledged: UInt64)]?
+    /// Every release, in order, when tracing: the output's tag and the clock read as it was
+    /// handed over (for `OutputRuleAudit`).
+    public private(set) var trace: [(tag: UInt64, releasedAt: UInt64)]?
+    /// Outputs are released when the ACK reaches `tag - early`: 0, except under
+    /// `Sabotage.releaseOneEntryEarly`.
+    private let early: UInt64
 
-    public init(records: Int = 1 << 16, arenaBytes: Int = 8 << 20, tracing: Bool = false) {
+    public init(records: Int = 1 << 16, arenaBytes: Int = 8 << 20, tracing: Bool = false, early: UInt64 = 0) {
+        self.early = early
         recordCapacity = records
         self.records = .allocate(capacity: records)
         arenaCapacity = arenaBytes
@@ -65,9 +72,9 @@ public final class OutputRule {
         var released = 0
         while count > 0 {
             let held = records[first]
-            guard held.tag <= acknowledged else { break }
+            guard held.tag <= acknowledged + early else { break }
             deliver(UnsafeRawBufferPointer(start: arena + held.offset, count: held.length))
-            trace?.append((held.tag, acknowledged))
+            if trace != nil { trace!.append((held.tag, monotonicNanos())) }
             arenaUsed -= held.footprint
             first = (first + 1) % recordCapacity
             count -= 1

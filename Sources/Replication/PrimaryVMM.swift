@@ -30,9 +30,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private var nextSeq: UInt64 = 1
     private(set) var lastSeq: UInt64 = 0
     private var lastStamped: UInt64 = 0
-    /// When each recent entry was flushed, by seq modulo the size: for the backup's lag.
-    private let sentAt: UnsafeMutablePointer<UInt64>
-    private static var sentAtSize: Int { 1 << 16 }
+    /// When entries were published, for the backup's lag.
+    private let published = FlushHistory()
     private(set) var acknowledged: UInt64 = 0
     /// The backup's replay position from the latest ACK.
     private var acknowledgedExecuted: UInt64 = 0
@@ -59,11 +58,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         log = channel?.primary.log
         acks = channel?.primary.acks
         self.client = client
-        outputs = OutputRule(tracing: options.traceOutputs)
+        outputs = OutputRule(tracing: options.traceOutputs, early: options.sabotage.releaseOneEntryEarly ? 1 : 0)
         random = SplitMix64(seed: options.seed)
         requestBuffer = .allocate(byteCount: 64 << 10, alignment: 64)
-        sentAt = .allocate(capacity: Self.sentAtSize)
-        sentAt.initialize(repeating: 0, count: Self.sentAtSize)
         start = monotonicNanos()
         measureFrom = start + options.warmupNanos
         endAt = start + options.durationNanos
@@ -71,7 +68,6 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
 
     deinit {
         requestBuffer.deallocate()
-        sentAt.deallocate()
     }
 
     var isFinished: Bool { finished }
@@ -79,6 +75,10 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     // MARK: HostDriver
 
     func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws {
+        // Once the run is over nothing more is logged: the vCPUs after the one whose slice
+        // ended it still get this call in the same round, and an injection logged for them
+        // would follow the last slice the backup replays (a false divergence).
+        if finished { return }
         let now = monotonicNanos()
         if timer.tick(machine, vcpu: vcpu, now: now) {
             var line = Interrupt.timer.rawValue
@@ -132,6 +132,10 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         try withUnsafeBytes(of: &marker) { try append(.outputMarker, vcpu: vcpu, count: count, flags: .precedesOutput, payload: $0) }
         flush(now)
         let tag = lastSeq
+        if options.sabotage.releaseOnHold, outputs.hold(bytes, tag: tag) {
+            outputs.release(upTo: .max) { client.receive($0, now: now) }
+            return
+        }
         if !outputs.hold(bytes, tag: tag) {
             // No room to hold it: the primary waits for ACKs (counted as a stall).
             let stalled = monotonicNanos()
@@ -163,7 +167,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
                 // ACKs may come at any moment: poll for them until the next event is due.
                 let pollUntil = min(deadline, now + 20_000)
                 while monotonicNanos() < pollUntil {
-                    if let ack = acks.poll() {
+                    if let ack = poll(acks) {
                         note(ack, now: monotonicNanos())
                         break
                     }
@@ -189,18 +193,24 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private func flush(_ now: UInt64) {
         guard let log, lastStamped < lastSeq else { return }
         log.flush()
-        var seq = lastStamped + 1
-        while seq <= lastSeq {
-            sentAt[Int(seq & UInt64(Self.sentAtSize - 1))] = now
-            seq += 1
-        }
+        published.record(lastSeq: lastSeq, at: now)
         lastStamped = lastSeq
+    }
+
+    /// Takes the ACKs that are due, counting those that arrive inside the measurement window.
+    @inline(__always)
+    private func poll(_ acks: AckReceiver) -> Acknowledgement? {
+        guard measuring, !finished else { return acks.poll() }
+        var arrived = 0
+        let ack = acks.poll(counting: &arrived)
+        stats.acksInWindow += arrived
+        return ack
     }
 
     /// Takes any ACKs that have arrived: releases covered outputs, samples the backup's lag, and
     /// slows the primary while the lag exceeds its bound.
     private func serviceAcks(_ now: UInt64) {
-        guard let acks, let ack = acks.poll() else { return }
+        guard let acks, let ack = poll(acks) else { return }
         note(ack, now: now)
         guard currentLag > options.lagBoundNanos else { return }
         let throttled = monotonicNanos()
@@ -208,13 +218,13 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             sleepNanos(50_000)
             let t = monotonicNanos()
             checkClock(t)
-            if let ack = acks.poll() { note(ack, now: t) } else { currentLag = lag(executed: acknowledgedExecuted, now: t) }
+            if let ack = poll(acks) { note(ack, now: t) } else { currentLag = lag(executed: acknowledgedExecuted, now: t) }
         }
         stats.throttleNanos += monotonicNanos() - throttled
     }
 
     private func note(_ ack: Acknowledgement, now: UInt64) {
-        acknowledged = max(acknowledged, ack.received)
+        acknowledged = max(acknowledged, ack.received + (options.sabotage.bumpAcknowledged ? 1 : 0))
         outputs.release(upTo: acknowledged) { client.receive($0, now: now) }
         guard ack.executed > 0 else { return }
         acknowledgedExecuted = ack.executed
@@ -226,13 +236,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     /// as of the ACK that reports its progress (so less the ACK's own trip, the profile's one-way
     /// latency); zero once it has replayed everything published.
     private func lag(executed: UInt64, now: UInt64) -> UInt64 {
-        guard executed < lastStamped else { return 0 }
-        let elapsed = now &- sentAt(ofSeq: executed + 1)
+        guard executed < lastStamped, let sent = published.publishedAt(seq: executed + 1), now > sent else { return 0 }
+        let elapsed = now - sent
         return elapsed > options.profile.oneWayLatencyNanos ? elapsed - options.profile.oneWayLatencyNanos : 0
-    }
-
-    private func sentAt(ofSeq seq: UInt64) -> UInt64 {
-        lastSeq - seq < UInt64(Self.sentAtSize) ? sentAt[Int(seq & UInt64(Self.sentAtSize - 1))] : start
     }
 
     private func checkClock(_ now: UInt64) {
@@ -247,7 +253,10 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             stats.throttleAtWindowStart = stats.throttleNanos
             stats.outputStallAtWindowStart = stats.outputStallNanos
         }
-        if now >= endAt { finished = true }
+        if now >= endAt, !finished {
+            finished = true
+            client.stopMeasuring(now: now)
+        }
     }
 
     /// After the last slice: publishes an entry the backup acknowledges at once, then waits (up
@@ -261,7 +270,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         let deadline = now + timeout
         // A closed channel means the backup stopped (it diverged or failed): no ACK will come.
         while acknowledged < lastSeq, now < deadline, !log.isClosed {
-            if let ack = acks.poll() { note(ack, now: now) } else { cpuRelax() }
+            if let ack = poll(acks) { note(ack, now: now) } else { cpuRelax() }
             now = monotonicNanos()
         }
     }
@@ -271,6 +280,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
 struct PrimaryStats {
     var requestsSent = 0
     var outputs = 0
+    /// ACKs that reached the primary inside the measurement window.
+    var acksInWindow = 0
     var throttleNanos: UInt64 = 0
     var outputStallNanos: UInt64 = 0
     var windowStart: UInt64 = 0

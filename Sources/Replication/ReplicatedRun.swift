@@ -1,3 +1,4 @@
+import Dispatch
 import GuestVM
 import Histogram
 import LogChannel
@@ -7,6 +8,8 @@ import Topology
 /// the measurement window: from the end of warm-up to the end of the run.
 public struct ReplicationReport: Sendable {
     public var faultTolerance: Bool
+    /// The guest stopped before the warm-up ended, so the figures cover the warm-up.
+    public var endedDuringWarmup: Bool
     public var windowNanos: UInt64
     public var primaryInstructions: UInt64
     public var requestsSent: Int
@@ -14,7 +17,10 @@ public struct ReplicationReport: Sendable {
     public var timerTicks: Int
     public var logEntries: UInt64
     public var logBytes: UInt64
+    /// Every ACK the backup sent, over the whole run.
     public var acksSent: UInt64
+    /// ACKs that reached the primary inside the window.
+    public var acksInWindow: Int
     /// nil when no output was held during the window.
     public var heldOutputsP99: UInt64?
     /// Fraction of the window the primary spent waiting: for log ring space, for room to hold
@@ -29,12 +35,26 @@ public struct ReplicationReport: Sendable {
     public var backupStateHash: UInt64?
     public var backupEntriesReplayed: UInt64
     public var backupOutputsChecked: Int
-    /// Every output release (its tag and the ACK that released it), when traced.
-    public var outputReleases: [(tag: UInt64, acknowledged: UInt64)]?
+    /// Every output release (its marker seq and release time), when traced.
+    public var outputReleases: [(tag: UInt64, releasedAt: UInt64)]?
+    /// Every ACK the backup sent (the seq it covers and its delivery time), when traced.
+    public var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
+    /// The CPUs each side's thread was allowed to run on, as the kernel reported them.
+    public var primaryCPUs: [Int] = []
+    public var backupCPUs: [Int] = []
     /// Every entry the backup replayed, when recorded.
     public var recordedLog: [LogEntry]?
 
     public var windowSeconds: Double { Double(windowNanos) / 1e9 }
+
+    /// The report of a scenario that could not run, or broke off, with its one-line reason.
+    public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
+        ReplicationReport(
+            faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, primaryInstructions: 0, requestsSent: 0,
+            outputs: 0, timerTicks: 0, logEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
+            primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, failure: message, primaryStateHash: 0,
+            backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
+    }
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
 }
 
@@ -45,6 +65,7 @@ public enum ReplicatedRun {
         program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions, client: Client,
         recordLog: Bool = false
     ) throws -> (ReplicationReport, Client) {
+        let drainTimeout = 2_000_000_000 + 4 * options.profile.roundTripNanos
         let node = options.ringNode ?? options.backupCPU.flatMap { HostTopology.current().node(ofCPU: $0) }
         let channel = options.faultTolerance
             ? LogChannel(profile: options.profile, capacity: options.logCapacity, node: node, wait: options.wait, seed: options.seed)
@@ -57,10 +78,15 @@ public enum ReplicatedRun {
         let backup = channel.map { channel in
             PinnedThread(cpu: options.backupCPU) {
                 let backupMachine = results.backupMachine!
-                let source = LiveLogSource(channel.backup, policy: options.ackPolicy)
-                let tapped = recordLog ? TappedLogSource(source) : nil
+                let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs)
+                let sabotaged: LogSource = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : source
+                let tapped = recordLog ? TappedLogSource(sabotaged) : nil
+                results.backupCPUs = allowedCPUs()
                 do {
-                    let outcome = try Replay.run(machine: backupMachine, source: tapped ?? source, quantum: options.quantum)
+                    if let cpu = options.backupCPU, results.backupCPUs != [cpu] {
+                        throw ReplicationError("the backup thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(results.backupCPUs)))")
+                    }
+                    let outcome = try Replay.run(machine: backupMachine, source: tapped ?? sabotaged, quantum: options.quantum)
                     results.backupReplayed = outcome.entriesReplayed
                     results.backupOutputs = outcome.outputsChecked
                 } catch let divergence as Divergence {
@@ -72,6 +98,7 @@ public enum ReplicatedRun {
                 }
                 results.backupHash = backupMachine.stateHash()
                 results.acksSent = source.acks.acksSent
+                results.ackDeliveries = source.sentAcks
                 results.recorded = tapped?.entries
             }
         }
@@ -79,20 +106,42 @@ public enum ReplicatedRun {
         let primary = PinnedThread(cpu: options.primaryCPU) {
             let primaryMachine = results.primaryMachine
             var driver = PrimaryDriver(options: options, machine: primaryMachine, channel: channel, client: results.client)
+            results.primaryCPUs = allowedCPUs()
             do {
+                if let cpu = options.primaryCPU, results.primaryCPUs != [cpu] {
+                    throw ReplicationError("the primary thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(results.primaryCPUs)))")
+                }
                 _ = try primaryMachine.drive(&driver, quantum: options.quantum)
             } catch {
                 results.primaryFailure = "primary: \(error)"
             }
             let end = monotonicNanos()
-            driver.drain(timeout: 2_000_000_000 + 4 * (options.profile.roundTripNanos))
+            driver.drain(timeout: drainTimeout)
             channel?.close()
+            driver.client.stopMeasuring(now: end)
+            driver.client.chargeUnanswered(now: monotonicNanos())
             results.report = driver.report(end: end)
             results.primaryHash = primaryMachine.stateHash()
             results.client = driver.client
         }
+        // A channel that cannot carry the log (a link far too slow for the workload) would keep
+        // the primary waiting for ring space, and the backup for entries, without end; past the
+        // run's duration plus the final drain's timeout and a second's grace, the watchdog
+        // closes the channel and the scenario fails with the reason.
+        let finished = DispatchSemaphore(value: 0)
+        let watchdog = channel.map { channel in
+            PinnedThread(cpu: nil) {
+                let limit = options.durationNanos + drainTimeout + 1_000_000_000
+                if finished.wait(timeout: .now() + .nanoseconds(Int(min(limit, UInt64(Int.max))))) == .timedOut {
+                    results.overran = "the run did not end within \(ChannelProfile.compact(nanos: limit)) (its duration, the final drain and 1 s): the channel (\(options.profile)) could not carry the log, so the watchdog closed it"
+                    channel.close()
+                }
+            }
+        }
         primary.join()
         backup?.join()
+        finished.signal()
+        watchdog?.join()
 
         var report = results.report!
         report.primaryStateHash = results.primaryHash
@@ -100,11 +149,15 @@ public enum ReplicatedRun {
         report.backupEntriesReplayed = results.backupReplayed
         report.backupOutputsChecked = results.backupOutputs
         report.acksSent = results.acksSent
+        report.ackDeliveries = results.ackDeliveries
+        report.primaryCPUs = results.primaryCPUs
+        report.backupCPUs = results.backupCPUs
         report.recordedLog = results.recorded
         report.divergence = results.divergence
         // After a divergence the backup closes the channel, so the primary's own failure (if
         // any) is only its consequence.
-        report.failure = results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure
+        report.failure = results.overran
+            ?? (results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure)
         if options.faultTolerance, report.divergence == nil, report.failure == nil, results.backupHash != results.primaryHash {
             report.divergence = Divergence(seq: 0, vcpu: 0, instructionCount: report.primaryInstructions,
                                            reason: "the final state hashes differ (primary \(results.primaryHash), backup \(results.backupHash ?? 0))")
@@ -124,10 +177,15 @@ public enum ReplicatedRun {
         var backupReplayed: UInt64 = 0
         var backupOutputs = 0
         var acksSent: UInt64 = 0
+        var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
+        var primaryCPUs: [Int] = []
+        var backupCPUs: [Int] = []
         var recorded: [LogEntry]?
         var divergence: Divergence?
         var primaryFailure: String?
         var backupFailure: String?
+        /// Set by the watchdog thread before it closes the channel; read after every join.
+        var overran: String?
 
         init(client: Client, primary: Machine, backup: Machine?) {
             self.client = client
@@ -164,11 +222,12 @@ extension BackupDriver {
     /// backup did not.
     func checkLogEnded() throws {
         while let entry = try source.next() {
+            try checkSequence(entry)
             guard entry.header.kind == .heartbeat else {
                 throw Divergence(seq: entry.header.seq, vcpu: Int(entry.header.vcpu), instructionCount: entry.header.instructionCount,
                                  reason: "the log continues (\(entry.header.kind)) after the backup's guest stopped")
             }
-            source.consume()
+            consumeHeartbeat()
         }
     }
 }
@@ -181,17 +240,17 @@ extension PrimaryDriver {
             + stats.throttleNanos - (measuring ? stats.throttleAtWindowStart : 0)
             + stats.outputStallNanos - (measuring ? stats.outputStallAtWindowStart : 0)
         return ReplicationReport(
-            faultTolerance: log != nil, windowNanos: window,
+            faultTolerance: log != nil, endedDuringWarmup: !measuring, windowNanos: window,
             primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
             requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
             logBytes: (log?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
-            acksSent: 0,
+            acksSent: 0, acksInWindow: stats.acksInWindow,
             heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,
             primaryStallFraction: Double(stalls) / Double(window),
             backupLagP99Micros: backupLagMicros.totalCount > 0 ? backupLagMicros.valueAtPercentile(99) : nil,
             divergence: nil, failure: nil, primaryStateHash: 0, backupStateHash: nil,
             backupEntriesReplayed: 0, backupOutputsChecked: 0,
-            outputReleases: outputs.trace, recordedLog: nil)
+            outputReleases: outputs.trace, ackDeliveries: nil, recordedLog: nil)
     }
 }

@@ -26,8 +26,11 @@ public struct ReplicationOptions: Sendable {
     public var durationNanos: UInt64 = 2_000_000_000
     /// Measurements start after this much of the run.
     public var warmupNanos: UInt64 = 200_000_000
-    /// Record every output release (tag, ACK at release) for tests of the output rule.
+    /// Record every output release (its marker seq and release time) on the primary and every
+    /// ACK (the seq it covers and its delivery time) on the backup, for `OutputRuleAudit`.
     public var traceOutputs = false
+    /// Test-only breakage of one mechanism, for negative controls (see `Sabotage`).
+    public var sabotage = Sabotage()
 
     public init() {}
 }
@@ -45,4 +48,8 @@ public protocol ClientLoad: SendableMetatype {
     mutating func receive(_ reply: UnsafeRawBufferPointer, now: UInt64)
     /// Measurements start now (the end of warm-up).
     mutating func startMeasuring(now: UInt64)
+    /// The measurement window ends now (the end of the run, before the final drain).
+    mutating func stopMeasuring(now: UInt64)
+    /// After the final drain: requests still unanswered are charged as the client sees them.
+    mutating func chargeUnanswered(now: UInt64)
 }

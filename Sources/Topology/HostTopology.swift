@@ -57,6 +57,28 @@ public func pinCurrentThread(toCPU cpu: Int) throws(TopologyError) {
     }
 }
 
+/// The CPUs the calling thread may run on, as the kernel reports its affinity mask: one CPU
+/// for a pinned thread.
+public func allowedCPUs() -> [Int] {
+    var cpus = [Int32](repeating: 0, count: 1024)
+    let n = ftb_allowed_cpus(&cpus, Int32(cpus.count))
+    return n > 0 ? cpus.prefix(Int(n)).map(Int.init) : []
+}
+
+/// A CPU list as the kernel writes one: `0`, `0-3`, `0,2,4-7`.
+public func describeCPUs(_ cpus: [Int]) -> String {
+    var ranges: [String] = []
+    var index = 0
+    let sorted = cpus.sorted()
+    while index < sorted.count {
+        var end = index
+        while end + 1 < sorted.count, sorted[end + 1] == sorted[end] + 1 { end += 1 }
+        ranges.append(end == index ? "\(sorted[index])" : "\(sorted[index])-\(sorted[end])")
+        index = end + 1
+    }
+    return ranges.isEmpty ? "none" : ranges.joined(separator: ",")
+}
+
 /// The CPU the calling thread is running on.
 public func currentCPU() -> Int { Int(ftb_current_cpu()) }
 

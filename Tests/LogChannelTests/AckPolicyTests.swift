@@ -4,8 +4,8 @@ import Testing
 @Suite("AckPolicy and AckBatcher")
 struct AckPolicyTests {
     @Test("policies parse", arguments: [
-        ("every", AckPolicy.everyEntry), ("every:16", .everyN(16)), ("interval:100us", .everyMicros(100)),
-        ("interval:2ms", .everyMicros(2_000)), ("output-aware", .outputAware(batch: 64)), ("output-aware:8", .outputAware(batch: 8)),
+        ("every", AckPolicy.everyEntry), ("every:16", .everyN(16)), ("interval:100us", .interval(nanos: 100000)),
+        ("interval:2ms", .interval(nanos: 2000000)), ("output-aware", .outputAware(batch: 64)), ("output-aware:8", .outputAware(batch: 8)),
     ])
     func parse(_ text: String, _ policy: AckPolicy) throws {
         #expect(try AckPolicy.parse(text) == policy)
@@ -35,7 +35,7 @@ struct AckPolicyTests {
 
     @Test("every T microseconds, on arrival or when the timer fires")
     func interval() {
-        var batcher = AckBatcher(policy: .everyMicros(100))
+        var batcher = AckBatcher(policy: .interval(nanos: 100000))
         #expect(batcher.received(seq: 1, flags: [], now: 1_000) == nil)
         #expect(batcher.nextDeadline == 101_000)
         #expect(batcher.received(seq: 2, flags: [], now: 50_000) == nil)

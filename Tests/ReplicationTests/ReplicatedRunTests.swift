@@ -84,7 +84,7 @@ struct ReplicatedRunTests {
     }
 
     @Test("every ACK policy keeps the backup equal and releases every output",
-          arguments: [AckPolicy.everyEntry, .everyN(8), .everyMicros(200), .outputAware(batch: 16)])
+          arguments: [AckPolicy.everyEntry, .everyN(8), .interval(nanos: 200000), .outputAware(batch: 16)])
     func ackPolicies(policy: AckPolicy) throws {
         let (report, used) = try ReplicatedRun.run(program: try testProgram("kvstore"), vcpus: 1,
                                                    options: options(.lan, ack: policy), client: client(rate: 5_000))

@@ -20,10 +20,20 @@ void ftb_numa_free(void *memory, size_t size);
 
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int ftb_pin_current_thread(int cpu);
+/// Writes the CPUs the calling thread may run on (its affinity mask) into `cpus`, at most
+/// `capacity`; returns how many, or a negated errno value.
+int ftb_allowed_cpus(int *cpus, int capacity);
 /// The CPU the calling thread runs on, or -1.
 int ftb_current_cpu(void);
 /// Number of CPUs online.
 int ftb_cpu_count(void);
+
+/// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE, atomic).
+/// Returns 0 or an errno value (EEXIST if `to` exists).
+int ftb_rename_noreplace(const char *from, const char *to);
+/// Creates a new file for writing: fails (returning a negated errno value) if anything exists
+/// at `path`, a symbolic link included, so that a planted link is never followed. Returns the fd.
+int ftb_create_exclusive(const char *path);
 
 /// Sleeps while *address == expected, for at most timeout_ns (< 0: no limit). Returns 0 when
 /// woken or when the value differed, else an errno value (ETIMEDOUT, EINTR, EAGAIN).
