@@ -3,7 +3,8 @@ import PackageDescription
 
 // Module graph (dependencies flow one way):
 //   ftbench (thin executable) -> FTBenchCLI -> Harness -> Replication -> (GuestVM, LogChannel)
-//   -> Topology -> CPlatform
+//   -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
+//   is used by Harness's calibration and the benchmarks.
 let package = Package(
     name: "ftbench",
     platforms: [.macOS(.v15)],
@@ -26,6 +27,13 @@ let package = Package(
             name: "LogChannel",
             dependencies: ["Topology", "CPlatform", .product(name: "Atomics", package: "swift-atomics")]
         ),
+        // Measurement code, outside the product: SPSC queue experiments between two pinned cores
+        // (the ring against a baseline), the cache-line floor and percentiles, used by
+        // `ftbench calibrate` and LogChannelBenchmarks.
+        .target(
+            name: "ChannelMeasurement",
+            dependencies: ["LogChannel", "Topology", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         .target(
             name: "GuestVM",
             dependencies: ["Topology"],
@@ -46,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "Harness",
-            dependencies: ["Replication", "GuestVM", "LogChannel", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Replication", "GuestVM", "LogChannel", "ChannelMeasurement", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
             plugins: ["BuildRevision"]
         ),
         // The git revision the binary is built from, for meta.json.
@@ -64,7 +72,7 @@ let package = Package(
         .executableTarget(name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"]),
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
-        .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "Topology", "CPlatform"]),
+        .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "ChannelMeasurement", "Topology", "CPlatform"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "Topology"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
         .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM"]),
@@ -80,7 +88,7 @@ let package = Package(
             .executableTarget(
             name: "LogChannelBenchmarks",
             dependencies: [
-                "LogChannel", "Topology",
+                "LogChannel", "ChannelMeasurement", "Topology",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Benchmark", package: "benchmark"),

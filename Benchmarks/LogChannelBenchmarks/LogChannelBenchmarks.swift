@@ -1,5 +1,6 @@
 import Benchmark
 import DequeModule
+import ChannelMeasurement
 import LogChannel
 import Synchronization
 import Topology

@@ -47,8 +47,12 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Warm-up seconds per scenario (not measured).")
     var warmup = 0.5
 
-    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Runs of every scenario, in rotated rounds (1-1000); 6 or more give 95% intervals.")
-    var repeats = 1
+    @Option(name: .customLong("repeat"), parsing: .unconditional,
+            help: "Runs of every scenario, in rotated rounds (1-1000; default 6, the fewest that give a 95% interval of the median; 1 for a sweep).")
+    var repeatOption: Int?
+
+    /// Six runs are the fewest whose order-statistic interval of the median covers 95%.
+    var repeats: Int { repeatOption ?? (rate.hasPrefix("sweep") ? 1 : 6) }
 
     @Option(parsing: .unconditional, help: "vCPUs (default: the program's .vcpus).")
     var vcpus: Int?

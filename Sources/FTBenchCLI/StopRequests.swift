@@ -13,6 +13,13 @@ final class StopRequests: Sendable {
     var requested: Bool { Self.flag.load(ordering: .relaxed) }
 
     static func install() -> StopRequests {
+        // A parent may have started us with these signals blocked (some test runners and
+        // process launchers do); blocked, they would never reach the handler.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGINT, SIGTERM] {
             signal(sig) { number in
                 StopRequests.flag.store(true, ordering: .relaxed)

@@ -275,12 +275,13 @@ extension Machine {
             case .di:
                 cpu.interruptsEnabled = false; ip += 1
             case .iret:
-                guard cpu.savedPC >= 0 else { return fault(.iretOutsideHandler, cpu, ip, code, runStart, retired) }
-                var next = code + cpu.savedPC
+                let saved = cpu.savedPC
+                guard saved >= 0 else { return fault(.iretOutsideHandler, cpu, ip, code, runStart, retired) }
+                var next = code + saved
                 cpu.savedPC = -1
                 cpu.interruptsEnabled = true
                 if cpu.pending != 0 {
-                    guard let vector = takeInterrupt(cpu, returnTo: cpu.savedPC) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
+                    guard let vector = takeInterrupt(cpu, returnTo: saved) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
                     next = code + vector
                 }
                 if Self.transfer(&ip, &runStart, &retired, softLimit, to: next) { return finish(cpu, ip - code, retired, .budget) }

@@ -1,3 +1,4 @@
+import ChannelMeasurement
 import GuestVM
 import LogChannel
 import Topology

@@ -122,7 +122,7 @@ public struct ResultSet {
 
     public static let ftbenchVersion = "0.2.0"
 
-    static func timestamp(_ date: Date, compact: Bool) -> String {
+    public static func timestamp(_ date: Date, compact: Bool) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -141,10 +141,12 @@ public enum ScenarioRunner {
     /// ratio's two runs close in time, so that slow drifts of a noisy host cancel.
     public static func attachRatios(_ results: inout [ScenarioResult]) {
         var baselines: [String: Double] = [:]
-        for r in results where !r.scenario.options.faultTolerance && r.status == .ok {
+        // A guest that stopped during warm-up was measured over its warm-up: no ratio.
+        for r in results where !r.scenario.options.faultTolerance && r.status == .ok && !r.report.endedDuringWarmup {
             baselines["\(r.round)|\(r.scenario.key)"] = r.throughput
         }
-        for i in results.indices where results[i].scenario.options.faultTolerance && results[i].status == .ok {
+        for i in results.indices where results[i].scenario.options.faultTolerance && results[i].status == .ok
+            && !results[i].report.endedDuringWarmup {
             guard let theirs = baselines["\(results[i].round)|\(results[i].scenario.baselineKey)"], theirs > 0 else { continue }
             results[i].ftRatio = results[i].throughput / theirs
         }

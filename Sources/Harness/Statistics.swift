@@ -33,7 +33,7 @@ public struct MedianInterval: Equatable, Sendable {
             return p
         }
         var l = 1
-        while l + 1 <= (n + 1) / 2, coverage(l + 1) >= confidence { l += 1 }
+        while l + 1 <= n / 2, coverage(l + 1) >= confidence { l += 1 }
         low = sorted[l - 1]
         high = sorted[n - l]
         self.coverage = n >= 2 ? coverage(l) : 0

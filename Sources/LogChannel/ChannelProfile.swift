@@ -105,7 +105,7 @@ public struct ChannelProfile: Equatable, Sendable, CustomStringConvertible {
     static func parseJitter(_ text: String) throws(ProfileError) -> Jitter {
         if text == "none" { return .none }
         let pair = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard pair.count == 2, let spread = parseDuration(pair[1]) else {
+        guard pair.count == 2, let spread = parseDuration(pair[1]), spread <= maxOneWayLatencyNanos else {
             throw ProfileError("jitter '\(text)' is not KIND:SPREAD such as normal:5us, uniform:20us or exp:10us")
         }
         switch pair[0] {

@@ -178,9 +178,6 @@ final class LiveLogSource: LogSource {
     private var lastReport: UInt64 = 0
     /// Progress reports go out at most this often, so that they do not multiply ACK traffic.
     static let progressInterval: UInt64 = 1_000_000
-    /// After the channel closes, an entry due later than this is abandoned: the run has ended
-    /// (or was stopped) and a link that slow would keep the backup waiting for nothing.
-    static let abandonAfterClose: UInt64 = 1_000_000_000
     /// Every ACK sent, with its delivery time, when tracing (for `OutputRuleAudit`).
     private(set) var sentAcks: [(received: UInt64, deliveredAt: UInt64)]?
 
@@ -211,8 +208,11 @@ final class LiveLogSource: LogSource {
             let deadline = earliest(batcher.nextDeadline, progressDeadline)
             if let due = received.nextDue {
                 let now = monotonicNanos()
-                if log.isClosed, due > now + Self.abandonAfterClose {
-                    throw ReplicationError("the channel closed with the next entry still \(ChannelProfile.compact(nanos: due - now)) from delivery")
+                // A run that ends normally closes the channel only once the backup has received
+                // (and acknowledged) the whole log; an entry still in flight then means the run
+                // was cut short (the watchdog, a failed primary), and waiting for it is pointless.
+                if log.isClosed {
+                    throw ReplicationError("the channel closed with entries still in flight (the next due in \(ChannelProfile.compact(nanos: due - now)))")
                 }
                 // In steps of at most 10 ms, so that a closed channel is noticed.
                 waitUntil(min(due, deadline ?? .max, now + 10_000_000))

@@ -42,6 +42,8 @@ public struct ReplicationReport: Sendable {
     /// The CPUs each side's thread was allowed to run on, as the kernel reported them.
     public var primaryCPUs: [Int] = []
     public var backupCPUs: [Int] = []
+    /// The seq of the entry a backup-side `Sabotage` changed, when one did.
+    public var sabotagedSeq: UInt64?
     /// Every entry the backup replayed, when recorded.
     public var recordedLog: [LogEntry]?
 
@@ -79,14 +81,17 @@ public enum ReplicatedRun {
             PinnedThread(cpu: options.backupCPU) {
                 let backupMachine = results.backupMachine!
                 let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs)
-                let sabotaged: LogSource = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : source
-                let tapped = recordLog ? TappedLogSource(sabotaged) : nil
+                let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
+                let inner: LogSource = sabotaged ?? source
+                let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
+                let replayed: LogSource = tapped ?? inner
+                defer { results.sabotagedSeq = sabotaged?.applied }
                 results.backupCPUs = allowedCPUs()
                 do {
                     if let cpu = options.backupCPU, results.backupCPUs != [cpu] {
                         throw ReplicationError("the backup thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(results.backupCPUs)))")
                     }
-                    let outcome = try Replay.run(machine: backupMachine, source: tapped ?? sabotaged, quantum: options.quantum)
+                    let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum)
                     results.backupReplayed = outcome.entriesReplayed
                     results.backupOutputs = outcome.outputsChecked
                 } catch let divergence as Divergence {
@@ -152,6 +157,7 @@ public enum ReplicatedRun {
         report.ackDeliveries = results.ackDeliveries
         report.primaryCPUs = results.primaryCPUs
         report.backupCPUs = results.backupCPUs
+        report.sabotagedSeq = results.sabotagedSeq
         report.recordedLog = results.recorded
         report.divergence = results.divergence
         // After a divergence the backup closes the channel, so the primary's own failure (if
@@ -180,6 +186,7 @@ public enum ReplicatedRun {
         var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
         var primaryCPUs: [Int] = []
         var backupCPUs: [Int] = []
+        var sabotagedSeq: UInt64?
         var recorded: [LogEntry]?
         var divergence: Divergence?
         var primaryFailure: String?

@@ -13,10 +13,11 @@ public struct Sabotage: Sendable, Equatable {
     public var bumpAcknowledged = false
     /// The backup skips the log entry with this seq.
     public var dropEntry: UInt64?
-    /// The backup reads this clock (or random) entry's value with its lowest bit flipped.
+    /// The backup reads the value of the first clock or random entry at or after this seq
+    /// with its lowest bit flipped.
     public var alterValue: UInt64?
-    /// The backup injects this interrupt (or request) entry one instruction after its logged
-    /// position.
+    /// The backup injects the first interrupt or client request at or after this seq one
+    /// instruction after its logged position.
     public var lateInjection: UInt64?
 
     public init() {}
@@ -31,6 +32,8 @@ final class SabotagedLogSource: LogSource {
     private let inner: LogSource
     private let sabotage: Sabotage
     private let altered = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+    /// The seq of the entry the sabotage changed (or dropped), once it has.
+    private(set) var applied: UInt64?
 
     init(_ inner: LogSource, sabotage: Sabotage) {
         self.inner = inner
@@ -42,16 +45,21 @@ final class SabotagedLogSource: LogSource {
     func next() throws -> LogEntryView? {
         guard var entry = try inner.next() else { return nil }
         if entry.header.seq == sabotage.dropEntry {
+            applied = entry.header.seq
             inner.consume()
             guard let following = try inner.next() else { return nil }
             entry = following
         }
         var header = entry.header
-        if header.seq == sabotage.alterValue, let value = entry.value {
+        if let from = sabotage.alterValue, applied == nil || applied == header.seq, header.seq >= from,
+           [.clockRead, .randomRead].contains(header.kind), let value = entry.value {
+            applied = header.seq
             altered.storeBytes(of: (value ^ 1).littleEndian, as: UInt64.self)
             return LogEntryView(header: header, payload: UnsafeRawBufferPointer(altered))
         }
-        if header.seq == sabotage.lateInjection {
+        if let from = sabotage.lateInjection, applied == nil || applied == header.seq, header.seq >= from,
+           [.interrupt, .clientRequest].contains(header.kind) {
+            applied = header.seq
             header.instructionCount += 1
             return LogEntryView(header: header, payload: entry.payload)
         }

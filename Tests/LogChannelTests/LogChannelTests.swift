@@ -1,4 +1,5 @@
 import Atomics
+import ChannelMeasurement
 import LogChannel
 import Testing
 import Topology

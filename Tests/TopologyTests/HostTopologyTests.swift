@@ -72,3 +72,27 @@ struct HostClockTests {
         }
     }
 }
+
+@Suite("HostLoad")
+struct HostLoadTests {
+    @Test("samples /proc and attributes a busy loop of this process to itself, not to others")
+    func ownTime() throws {
+        let before = try #require(HostLoad.sample())
+        let start = monotonicNanos()
+        var x: UInt64 = 1
+        while monotonicNanos() - start < 200_000_000 { x = x &* 6364136223846793005 &+ 1 }
+        let after = try #require(HostLoad.sample())
+        #expect(x != 0)
+        #expect(after.own >= before.own + 10, "200 ms of CPU is about 20 ticks")
+        let interference = after.since(before)
+        #expect(interference.otherProcesses >= 0 && interference.otherProcesses <= 1)
+        #expect(interference.steal >= 0 && interference.steal <= 1)
+    }
+
+    @Test("CPU lists are written as the kernel writes them")
+    func cpuLists() {
+        #expect(describeCPUs([0]) == "0")
+        #expect(describeCPUs([3, 0, 1, 2, 7]) == "0-3,7")
+        #expect(describeCPUs([]) == "none")
+    }
+}

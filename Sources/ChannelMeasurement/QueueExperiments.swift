@@ -1,4 +1,5 @@
 import Atomics
+import LogChannel
 import Topology
 
 /// A single-producer/single-consumer queue of u64 messages padded to a fixed size, as the
