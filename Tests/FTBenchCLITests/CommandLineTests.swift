@@ -187,6 +187,10 @@ struct CommandLineTests {
         #expect(sets.count == 1 && sets[0].hasPrefix("cli-") && !sets[0].hasSuffix(".partial"))
         let runs = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8)
         #expect(runs.split(separator: "\n").count == 3, "header, FT off, FT on")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(sets[0])/meta.json"))) as? [String: Any]
+        let settings = meta?["settings"] as? [String: String]
+        #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
+        #expect(meta?["complete"] as? Bool == true)
     }
 
     static func temporaryDirectory() -> String {

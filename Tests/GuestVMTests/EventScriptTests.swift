@@ -27,11 +27,12 @@ struct EventScriptTests {
             let machine = try Machine(program: program)
             var driver = ScriptDriver(script)
             // The guest loops forever: run it in slices up to a fixed count.
-            while machine.instructionCount(vcpu: 0) < 500 {
+            while machine.instructionCount(vcpu: 0) < 500, machine.fault(vcpu: 0) == nil {
                 let count = machine.instructionCount(vcpu: 0)
                 try driver.injectEvents(into: machine, vcpu: 0, count: count)
                 _ = machine.run(vcpu: 0, until: try driver.sliceEnd(vcpu: 0, count: count, quantumEnd: 500))
             }
+            #expect(machine.fault(vcpu: 0) == nil)
             #expect(driver.isExhausted)
             hashes.insert(machine.stateHash())
         }

@@ -201,6 +201,19 @@ struct ReplicatedRunDefectTests {
         #expect(seconds < 5, "a 0.2 s run took \(seconds) s")
     }
 
+    /// Main measured a guest that halted during warm-up over its warm-up, without a flag.
+    @Test("a guest that stops during warm-up is flagged")
+    func endedDuringWarmup() throws {
+        var o = options(duration: 200_000_000)
+        o.warmupNanos = 100_000_000
+        let program = try Assembler.assemble("li r1, 5\nhalt\n", file: "short")
+        let (short, _) = try ReplicatedRun.run(program: program, vcpus: 1, options: o, client: client())
+        #expect(short.endedDuringWarmup)
+        let spin = try Assembler.assemble("start:\n    jmp start\n", file: "spin")
+        let (long, _) = try ReplicatedRun.run(program: spin, vcpus: 1, options: o, client: client())
+        #expect(!long.endedDuringWarmup)
+    }
+
     /// A link far too slow for the log: main's primary waited for ring space forever.
     @Test("a channel that cannot carry the log fails the run after its duration, not never")
     func watchdog() throws {
