@@ -46,6 +46,8 @@ public struct ResultSet {
     public init(results: [ScenarioResult], meta: Meta) {
         self.results = results
         self.meta = meta
+        let primary = Set(results.flatMap(\.report.primaryCPUs)), backup = Set(results.flatMap(\.report.backupCPUs))
+        self.meta.cpusUsed = ["primary": describeCPUs(Array(primary)), "backup": backup.isEmpty ? "" : describeCPUs(Array(backup))]
     }
 
     public struct Meta: Codable, Sendable {
@@ -63,6 +65,9 @@ public struct ResultSet {
         public var scenariosFailed: Int
         /// Every setting the run used, defaults included, as the command line would spell it.
         public var settings: [String: String]
+        /// The CPUs each side's thread actually ran on (its affinity mask, as the kernel
+        /// reported it), over every scenario of the set: `0`, or `0-1` when unpinned.
+        public var cpusUsed: [String: String]
         public var machine: Machine
         public var calibration: CalibrationFigures?
 
@@ -115,6 +120,7 @@ public struct ResultSet {
             scenariosRun = 0
             scenariosFailed = 0
             self.settings = settings
+            cpusUsed = [:]
             machine = Machine(cpuModel: host.cpuModel, cpus: host.cpuCount, numaNodes: host.numaNodes, allocator: allocator)
             self.calibration = calibration.map(CalibrationFigures.init)
         }

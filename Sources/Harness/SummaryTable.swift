@@ -31,7 +31,7 @@ public enum SummaryTable {
                 percentile(50), percentile(99),
                 ft ? median(ok.map { $0.report.windowNanos > 0 ? Double($0.report.logBytes) * 8 / $0.report.windowSeconds / 1e6 : 0 }, 2) : "-",
                 median(ok.map { $0.report.primaryStallFraction * 100 }, 2),
-                median(ok.compactMap { $0.report.backupLagP99Micros.map(Double.init) }, 0), String(group.count), status,
+                median(ok.compactMap { $0.report.backupLagP99Micros.map { Double($0) } }, 0), String(group.count), status,
             ])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }

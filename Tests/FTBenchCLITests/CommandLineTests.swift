@@ -191,6 +191,7 @@ struct CommandLineTests {
         let settings = meta?["settings"] as? [String: String]
         #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
         #expect(meta?["complete"] as? Bool == true)
+        #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
     }
 
     static func temporaryDirectory() -> String {
