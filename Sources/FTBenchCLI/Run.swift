@@ -102,10 +102,9 @@ struct Run: ParsableCommand {
             throw ValidationError("--log-capacity must be a power of two from 64 to 16777216, got \(logCapacity)")
         }
         if cpus != "none" { _ = try CPUPair(cpus, option: "--cpus") }
-        guard let bound = ChannelProfile.parseDuration(lagBound), bound > 0 else {
+        guard ChannelProfile.parseDuration(lagBound).map({ $0 > 0 }) == true else {
             throw ValidationError("--lag-bound '\(lagBound)' is not a positive duration such as 100ms")
         }
-        _ = bound
         if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
         if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),

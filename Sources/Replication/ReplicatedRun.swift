@@ -138,7 +138,7 @@ public enum ReplicatedRun {
             PinnedThread(cpu: nil) {
                 let limit = options.durationNanos + drainTimeout + 1_000_000_000
                 if finished.wait(timeout: .now() + .nanoseconds(Int(min(limit, UInt64(Int.max))))) == .timedOut {
-                    results.overran = "the run did not end within \(ChannelProfile.compact(nanos: limit)) (its duration, the final drain and 1 s): the channel (\(options.profile)) could not carry the log, so the watchdog closed it"
+                    results.overran = "the run did not end within \(Double(limit / 1_000_000) / 1_000) s (its duration, the final drain and 1 s): the channel (\(options.profile)) could not carry the log, so the watchdog closed it"
                     channel.close()
                 }
             }
