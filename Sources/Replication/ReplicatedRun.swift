@@ -88,9 +88,7 @@ public enum ReplicatedRun {
                 defer { results.sabotagedSeq = sabotaged?.applied }
                 results.backupCPUs = allowedCPUs()
                 do {
-                    if let cpu = options.backupCPU, results.backupCPUs != [cpu] {
-                        throw ReplicationError("the backup thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(results.backupCPUs)))")
-                    }
+                    try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
                     let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum)
                     results.backupReplayed = outcome.entriesReplayed
                     results.backupOutputs = outcome.outputsChecked
@@ -113,9 +111,7 @@ public enum ReplicatedRun {
             var driver = PrimaryDriver(options: options, machine: primaryMachine, channel: channel, client: results.client)
             results.primaryCPUs = allowedCPUs()
             do {
-                if let cpu = options.primaryCPU, results.primaryCPUs != [cpu] {
-                    throw ReplicationError("the primary thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(results.primaryCPUs)))")
-                }
+                try checkPinned("primary", to: options.primaryCPU, allowed: results.primaryCPUs)
                 _ = try primaryMachine.drive(&driver, quantum: options.quantum)
             } catch {
                 results.primaryFailure = "primary: \(error)"
@@ -169,6 +165,13 @@ public enum ReplicatedRun {
                                            reason: "the final state hashes differ (primary \(results.primaryHash), backup \(results.backupHash ?? 0))")
         }
         return (report, results.client)
+    }
+
+    /// Throws unless the calling thread, asked to run on `cpu`, may run there only: a thread
+    /// that silently runs unpinned would make every spinning measurement meaningless.
+    private static func checkPinned(_ side: String, to cpu: Int?, allowed: [Int]) throws {
+        guard let cpu, allowed != [cpu] else { return }
+        throw ReplicationError("the \(side) thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(allowed)))")
     }
 
     /// State shared by the two threads and the caller; each field is written by one thread and
