@@ -164,7 +164,7 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
     }
 
     /// Also samples the host's CPU times: the client is told exactly when the window opens and
-    /// closes (reading /proc takes ~50 µs, once at each end).
+    /// closes (two small /proc reads at each end, outside the hot path).
     public func startMeasuring(now: UInt64) {
         measuring = true
         measureFrom = now

@@ -19,7 +19,7 @@ public struct HostLoad: Sendable, Equatable {
 
     /// Reads both files now; nil if either cannot be read (not Linux, /proc not mounted).
     public static func sample() -> HostLoad? {
-        guard let stat = readFile("/proc/stat"), let mine = readFile("/proc/self/stat") else { return nil }
+        guard let stat = readTextFile("/proc/stat"), let mine = readTextFile("/proc/self/stat") else { return nil }
         guard let cpuLine = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return nil }
         let fields = cpuLine.split(separator: " ").dropFirst().compactMap { UInt64($0) }
         guard fields.count >= 8 else { return nil }
@@ -41,18 +41,6 @@ public struct HostLoad: Sendable, Equatable {
         return Interference(otherProcesses: max(0, others) / total, steal: Double(steal &- earlier.steal) / total)
     }
 
-    private static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }
 
 /// CPU time taken from a measurement by others, as fractions of all CPUs' time over a window.
@@ -72,4 +60,19 @@ public struct Interference: Sendable, Equatable {
     public static let noisyThreshold = 0.02
 
     public var isNoisy: Bool { otherProcesses + steal > Self.noisyThreshold }
+}
+
+/// The whole of a small text file (the /proc files this module reads), or nil if it cannot be
+/// opened.
+func readTextFile(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -26,18 +26,9 @@ public struct HostTopology: Sendable, Equatable {
     }
 
     private static func readCPUModel() -> String {
-        guard let file = fopen("/proc/cpuinfo", "r") else { return "unknown" }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0, let line {
-            let text = String(cString: line)
-            if text.hasPrefix("model name"), let colon = text.firstIndex(of: ":") {
-                return text[text.index(after: colon)...].trimmingWhitespace()
-            }
-        }
-        return "unknown"
+        let line = readTextFile("/proc/cpuinfo")?.split(separator: "\n").first { $0.hasPrefix("model name") }
+        guard let line, let colon = line.firstIndex(of: ":") else { return "unknown" }
+        return line[line.index(after: colon)...].trimmingWhitespace()
     }
 }
 
