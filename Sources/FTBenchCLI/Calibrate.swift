@@ -19,10 +19,10 @@ struct Calibrate: ParsableCommand {
     @Option(help: "The two CPUs to pin the two sides to, e.g. 0,1.")
     var cpus: String = "0,1"
 
-    @Option(help: "Round-trip samples (each the mean of 64 round trips).")
+    @Option(parsing: .unconditional, help: "Round-trip samples (each the mean of 64 round trips).")
     var samples: Int = 2_000
 
-    @Option(help: "Entries per throughput measurement.")
+    @Option(parsing: .unconditional, help: "Entries per throughput measurement.")
     var entries: Int = 20_000_000
 
     func validate() throws {

@@ -16,19 +16,19 @@ struct Exec: ParsableCommand {
     @Argument(help: "A built-in program (see `ftbench list`) or an assembly file.")
     var program: String
 
-    @Option(help: "Number of vCPUs (default: the program's .vcpus, else 1).")
+    @Option(parsing: .unconditional, help: "Number of vCPUs (default: the program's .vcpus, else 1).")
     var vcpus: Int?
 
     @Option(help: "Guest memory size, e.g. 4M or 16MiB (default: the program's .memory, else 4 MiB).")
     var memory: String?
 
-    @Option(help: "Instructions per vCPU slice before the next vCPU runs and events are injected.")
+    @Option(parsing: .unconditional, help: "Instructions per vCPU slice before the next vCPU runs and events are injected.")
     var quantum: UInt64 = 100_000
 
-    @Option(help: "Seed for rdrand and for the synthetic client's requests (default: random).")
+    @Option(parsing: .unconditional, help: "Seed for rdrand and for the synthetic client's requests (default: random).")
     var seed: UInt64?
 
-    @Option(help: "Requests the synthetic client sends to a program that posts a DMA buffer.")
+    @Option(parsing: .unconditional, help: "Requests the synthetic client sends to a program that posts a DMA buffer.")
     var requests: Int = 100_000
 
     @Flag(help: "Print instructions executed, wall seconds, ns per instruction and guest MIPS.")

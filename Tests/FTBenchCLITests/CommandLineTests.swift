@@ -136,6 +136,8 @@ struct CommandLineTests {
         .init(arguments: ["run", "--profile", "2s", "--duration", "1"], expected: "round trip (4s) is not shorter than --duration"),
         .init(arguments: ["run", "--workload", ""], expected: "--workload: empty name in ''"),
         .init(arguments: ["run", "--vcpus", "-1"], expected: "--vcpus must be 1...64, got -1"),
+        .init(arguments: ["exec", "fib", "--vcpus", "-1"], expected: "--vcpus must be 1...64, got -1"),
+        .init(arguments: ["calibrate", "--samples", "-3"], expected: "--samples must be 1...1000000, got -3"),
         .init(arguments: ["run", "--cpus", "0,0"], expected: "--cpus '0,0' names CPU 0 twice"),
         .init(arguments: ["run", "--name", String(repeating: "a", count: 300)], expected: "--name must be 1-100 letters"),
         .init(arguments: ["run", "--name", "../x"], expected: "--name must be 1-100 letters"),
