@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Module graph (dependencies flow one way):
-//   ftbench (thin executable) -> FTBenchCLI -> Harness -> Replication -> (GuestVM, LogChannel)
-//   -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
+//   ftbench (thin executable) -> FTBenchCLI -> Harness -> Replication -> (GuestVM, LogTrace ->
+//   LogChannel) -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
 //   is used by Harness's calibration and the benchmarks.
 let package = Package(
     name: "ftbench",
@@ -48,13 +48,15 @@ let package = Package(
                 .unsafeFlags(["-Xllvm", "-tail-dup-size=6"]),
             ]
         ),
+        // Log traces on disk: the header, a streaming writer for the backup and a checking reader.
+        .target(name: "LogTrace", dependencies: ["LogChannel", "Topology", "CPlatform"]),
         .target(
             name: "Replication",
-            dependencies: ["GuestVM", "LogChannel", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["GuestVM", "LogChannel", "LogTrace", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .target(
             name: "Harness",
-            dependencies: ["Replication", "GuestVM", "LogChannel", "ChannelMeasurement", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Replication", "GuestVM", "LogChannel", "LogTrace", "ChannelMeasurement", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
             plugins: ["BuildRevision"]
         ),
         // The git revision the binary is built from, for meta.json.
@@ -62,7 +64,7 @@ let package = Package(
         .target(
             name: "FTBenchCLI",
             dependencies: [
-                "Harness", "Replication", "GuestVM", "LogChannel", "Topology",
+                "Harness", "Replication", "GuestVM", "LogChannel", "LogTrace", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,9 +75,10 @@ let package = Package(
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "ChannelMeasurement", "Topology", "CPlatform"]),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "Topology"]),
+        .testTarget(name: "LogTraceTests", dependencies: ["LogTrace", "LogChannel"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
-        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM"]),
+        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM", "LogTrace", "LogChannel"]),
         .executableTarget(
             name: "GuestVMBenchmarks",
             dependencies: [
@@ -99,7 +102,7 @@ let package = Package(
             .executableTarget(
             name: "ReplicationBenchmarks",
             dependencies: [
-                "Replication", "Harness", "GuestVM", "LogChannel", "Topology",
+                "Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/ReplicationBenchmarks",

@@ -1,4 +1,6 @@
 import Benchmark
+import Foundation
+import LogTrace
 import Topology
 import GuestVM
 import Harness
@@ -7,7 +9,9 @@ import Replication
 
 /// What replication costs per event: on the primary, the event-dense `nondet` guest (a clock
 /// read and a random read every 11 instructions) with FT on against FT off, in ns per guest
-/// event; on the backup, replaying a recorded kvstore log, in ns per log entry.
+/// event; on the backup, replaying a recorded kvstore log, in ns per log entry; and recording
+/// the log to a trace file as the backup receives it (`--record-log`), in ns per entry, with
+/// its allocations counted.
 ///
 /// Run on an idle machine: `swift package benchmark --target ReplicationBenchmarks`.
 let benchmarks: @Sendable () -> Void = {
@@ -48,6 +52,28 @@ let benchmarks: @Sendable () -> Void = {
         let elapsed = monotonicNanos() - start
         benchmark.stopMeasurement()
         benchmark.measurement(Metrics.nanosPerEntry, Int(elapsed / max(1, outcome.entriesReplayed)))
+    }
+
+    Benchmark("Replication.backup.record.kvstore",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, Metrics.nanosPerEntry])) { benchmark in
+        let program = try BuiltinPrograms.program(named: "kvstore")!
+        let encoded = try recordedKVStoreLog(program).map(LogEntryCodec.encode)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-bench-\(UUID().uuidString).fttrace").path
+        defer { unlink(path) }
+        let header = TraceHeader(isaVersion: Machine.isaVersion, vcpus: 1, memorySize: 4 << 20, quantum: 20_000, seed: 1,
+                                 programHash: program.contentHash, recordedAt: 0, ftbenchVersion: "bench", buildRevision: "bench",
+                                 programName: "kvstore", channelProfile: "loopback", ackPolicy: "output-aware:64")
+        let writer = try TraceWriter(path: path, header: header)
+        let rounds = 20
+        benchmark.startMeasurement()
+        let start = monotonicNanos()
+        for _ in 0..<rounds {
+            for entry in encoded { entry.withUnsafeBytes { writer.append(encoded: $0) } }
+        }
+        let elapsed = monotonicNanos() - start
+        benchmark.stopMeasurement()
+        try writer.finish()
+        benchmark.measurement(Metrics.nanosPerEntry, Int(elapsed / UInt64(max(1, rounds * encoded.count))))
     }
 }
 

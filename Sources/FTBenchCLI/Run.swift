@@ -84,6 +84,9 @@ struct Run: ParsableCommand {
     @Option(help: "Name of the result set: letters, digits, '.', '_' and '-', at most 100 characters.")
     var name = "run"
 
+    @Option(help: "Record each FT scenario's log, as its backup received it, to a trace file in this directory (replay it with `ftbench replay`, list it with `ftbench log`).")
+    var recordLog: String?
+
     @Flag(help: "Skip the calibration stored in meta.json (saves ~2 s).")
     var noCalibration = false
 
@@ -131,6 +134,8 @@ struct Run: ParsableCommand {
         }
         let scenarios = try buildScenarios(pair: pair)
         try ResultSet.checkWritable(output)
+        if let recordLog { try ResultSet.checkWritable(recordLog) }
+        let recording = recordLog.map(LogRecording.init(directory:))
         let stop = StopRequests.install()
         let progress = Progress()
         var results: [ScenarioResult] = []
@@ -151,7 +156,7 @@ struct Run: ParsableCommand {
                     done += 1
                     let label = describe(scenario) + (repeats > 1 ? " (round \(round + 1))" : "")
                     progress.update("[\(done)/\(planned)] \(label) ...")
-                    let result = ScenarioRunner.run(scenario, round: round)
+                    let result = ScenarioRunner.run(scenario, round: round, recording: recording)
                     progress.finish("[\(done)/\(planned)] \(label): \(summary(result))")
                     results.append(result)
                     // A sweep doubles the offered load until the achieved rate falls behind it.
@@ -255,7 +260,7 @@ struct Run: ParsableCommand {
             "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program", "quantum": String(quantum),
             "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
             "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
-            "calibration": noCalibration ? "skipped" : "measured",
+            "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",
         ]
     }
 

@@ -14,6 +14,12 @@ public final class Machine {
     let cpus: [VCPUState]
     public internal(set) var devices = DeviceState()
 
+    /// The version of the guest's semantics: what each instruction does, when it faults and how
+    /// instructions are counted (docs/ISA.md). A log recorded under one version replays only
+    /// under the same one, so traces record it; bump it with any change a recorded log could
+    /// observe.
+    public static let isaVersion: UInt32 = 1
+
     public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
         case badVCPUCount(Int)
         case memoryTooSmall(requested: Int, needed: Int)
@@ -57,6 +63,9 @@ public final class Machine {
     public var vcpuCount: Int { cpus.count }
 
     public func instructionCount(vcpu: Int) -> UInt64 { cpus[vcpu].retired }
+
+    /// Instructions retired by every vCPU.
+    public var totalInstructions: UInt64 { cpus.reduce(0) { $0 + $1.retired } }
     public func pc(vcpu: Int) -> Int { cpus[vcpu].pc }
     public func isHalted(vcpu: Int) -> Bool { cpus[vcpu].halted || cpus[vcpu].fault != nil }
     public func isWaiting(vcpu: Int) -> Bool { cpus[vcpu].waiting && cpus[vcpu].pending == 0 }

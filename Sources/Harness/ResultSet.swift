@@ -18,7 +18,7 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",
@@ -28,7 +28,7 @@ public struct ResultSet {
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
-        "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy",
+        "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "log_trace",
     ]
     public static let latencyHeader = ["row", "percentile", "latency_us", "uncorrected_us"]
     public static let summaryHeader = [
@@ -176,7 +176,7 @@ public struct ResultSet {
                 onlyMeasured(r.report.endedDuringWarmup ? "yes" : "no"),
                 r.interference.map { Format.fixed($0.otherProcesses * 100, 2) } ?? "",
                 r.interference.map { Format.fixed($0.steal * 100, 2) } ?? "",
-                r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "",
+                r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "", r.report.logTrace ?? "",
             ]
             lines.append(fields.map(Self.csvField).joined(separator: ","))
         }
@@ -283,17 +283,10 @@ public struct ResultSet {
 
     /// Creates `path` (which must not exist, and is never a followed link) and writes `data`.
     static func writeNew(_ data: Data, to path: String) throws {
-        let fd = ftb_create_exclusive(path)
-        guard fd >= 0 else { throw ResultSetError("cannot create \(path): \(String(cString: strerror(-fd)))") }
+        let fd = try createExclusively(path)
         defer { close(fd) }
-        try data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw ResultSetError("cannot write \(path): \(Self.errnoText())") }
-                offset += n
-            }
+        if let error = data.withUnsafeBytes({ writeAll(fd, $0) }) {
+            throw ResultSetError("cannot write \(path): \(String(cString: strerror(error)))")
         }
         guard fsync(fd) == 0 else { throw ResultSetError("cannot write \(path): \(Self.errnoText())") }
     }

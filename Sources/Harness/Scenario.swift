@@ -115,15 +115,17 @@ public struct ScenarioResult: Sendable {
 }
 
 public enum ScenarioRunner {
-    /// Runs one scenario; a failure (a guest fault, a program too large for its memory, a
-    /// thread that could not be pinned) is returned as a failed result, never thrown.
-    public static func run(_ scenario: Scenario, round: Int = 0) -> ScenarioResult {
+    /// Runs one scenario, recording its log if `recording` says where (FT on only); a failure
+    /// (a guest fault, a program too large for its memory, a thread that could not be pinned, a
+    /// trace that could not be written) is returned as a failed result, never thrown.
+    public static func run(_ scenario: Scenario, round: Int = 0, recording: LogRecording? = nil) -> ScenarioResult {
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
         let report: ReplicationReport, used: KVClient
         do {
+            let trace = scenario.options.faultTolerance ? try recording?.writer(for: scenario, round: round) : nil
             (report, used) = try ReplicatedRun.run(program: scenario.program, vcpus: scenario.vcpus, memory: scenario.memory,
-                                                   options: scenario.options, client: client)
+                                                   options: scenario.options, client: client, trace: trace)
         } catch {
             return .failed(scenario, round: round, "\(error)")
         }

@@ -111,7 +111,14 @@ extension LogReceiver {
     /// when they are received and buffered, before it executes them.
     @inline(__always)
     public func scan(_ body: (LogEntryView) throws -> Void) throws -> DrainResult {
-        try line.scan { bytes in try body(try LogEntryCodec.decode(bytes)) }
+        try scanEncoded { entry, _ in try body(entry) }
+    }
+
+    /// `scan`, also handing over each entry's encoded bytes (as they crossed the channel, valid
+    /// only during the call), for a recorder that keeps them.
+    @inline(__always)
+    public func scanEncoded(_ body: (LogEntryView, UnsafeRawBufferPointer) throws -> Void) throws -> DrainResult {
+        try line.scan { bytes in try body(try LogEntryCodec.decode(bytes), bytes) }
     }
 
     /// The next entry to execute (already scanned, so already verified), without consuming it;

@@ -19,6 +19,8 @@ import CPlatform
 public enum LogEntryCodec {
     public static let version: UInt8 = 1
     public static let headerSize = 32
+    /// Where the CRC-32C is, in the header.
+    public static let checksumOffset = 28
 
     /// Bytes `header` plus `payloadLength` bytes encode to.
     @inline(__always)

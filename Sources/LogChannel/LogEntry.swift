@@ -19,6 +19,10 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     case scheduling = 8
     /// The primary is alive (payload: its clock, u64).
     case heartbeat = 9
+    /// The primary's run ended here (payload: the state hash of its machine, u64). The last
+    /// entry of every complete log: a log that stops without it was cut short, and a backup
+    /// whose final state hash differs diverged.
+    case endOfLog = 10
 }
 
 /// The fixed part of a log entry.

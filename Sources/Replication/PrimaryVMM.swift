@@ -259,13 +259,14 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         }
     }
 
-    /// After the last slice: publishes an entry the backup acknowledges at once, then waits (up
-    /// to `timeout`) for the ACK covering everything, releasing the outputs it covers.
-    func drain(timeout: UInt64) {
+    /// After the last slice: publishes the end-of-log entry (with `finalStateHash`, which the
+    /// backup's final state must match), which the backup acknowledges at once, then waits (up to
+    /// `timeout`) for the ACK covering everything, releasing the outputs it covers.
+    func drain(finalStateHash: UInt64, timeout: UInt64) {
         guard let log, let acks else { return }
         var now = monotonicNanos()
-        var clock = now.littleEndian
-        try? withUnsafeBytes(of: &clock) { try append(.heartbeat, vcpu: 0, count: 0, flags: .acknowledgeNow, payload: $0) }
+        var hash = finalStateHash.littleEndian
+        try? withUnsafeBytes(of: &hash) { try append(.endOfLog, vcpu: 0, count: totalInstructions, flags: .acknowledgeNow, payload: $0) }
         flush(now)
         let deadline = now + timeout
         // A closed channel means the backup stopped (it diverged or failed): no ACK will come.

@@ -2,6 +2,7 @@ import Dispatch
 import GuestVM
 import Histogram
 import LogChannel
+import LogTrace
 import Topology
 
 /// What one replicated (or, with fault tolerance off, unreplicated) run measured. Rates are over
@@ -44,8 +45,10 @@ public struct ReplicationReport: Sendable {
     public var backupCPUs: [Int] = []
     /// The seq of the entry a backup-side `Sabotage` changed, when one did.
     public var sabotagedSeq: UInt64?
-    /// Every entry the backup replayed, when recorded.
+    /// Every entry the backup replayed, when recorded in memory.
     public var recordedLog: [LogEntry]?
+    /// The trace file the backup recorded the log to, if it did.
+    public var logTrace: String?
 
     public var windowSeconds: Double { Double(windowNanos) / 1e9 }
 
@@ -63,9 +66,12 @@ public struct ReplicationReport: Sendable {
 /// Runs one scenario: the primary on `options.primaryCPU`, the backup on `options.backupCPU`
 /// (fault tolerance on), the client inside the primary's device emulation.
 public enum ReplicatedRun {
+    /// `recordLog` keeps every entry the backup replayed in memory (for tests); `trace` streams
+    /// every entry the backup receives to a trace file, which the run finishes (a failure to
+    /// write it fails the run). Without fault tolerance there is no log, and `trace` is unused.
     public static func run<Client: ClientLoad>(
         program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions, client: Client,
-        recordLog: Bool = false
+        recordLog: Bool = false, trace: TraceWriter? = nil
     ) throws -> (ReplicationReport, Client) {
         let drainTimeout = 2_000_000_000 + 4 * options.profile.roundTripNanos
         let node = options.ringNode ?? options.backupCPU.flatMap { HostTopology.current().node(ofCPU: $0) }
@@ -80,7 +86,7 @@ public enum ReplicatedRun {
         let backup = channel.map { channel in
             PinnedThread(cpu: options.backupCPU) {
                 let backupMachine = results.backupMachine!
-                let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs)
+                let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace)
                 let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
                 let inner: LogSource = sabotaged ?? source
                 let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
@@ -89,7 +95,8 @@ public enum ReplicatedRun {
                 results.backupCPUs = allowedCPUs()
                 do {
                     try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
-                    let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum)
+                    let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum,
+                                                 checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
                     results.backupReplayed = outcome.entriesReplayed
                     results.backupOutputs = outcome.outputsChecked
                 } catch let divergence as Divergence {
@@ -103,6 +110,7 @@ public enum ReplicatedRun {
                 results.acksSent = source.acks.acksSent
                 results.ackDeliveries = source.sentAcks
                 results.recorded = tapped?.entries
+                do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
             }
         }
 
@@ -117,12 +125,14 @@ public enum ReplicatedRun {
                 results.primaryFailure = "primary: \(error)"
             }
             let end = monotonicNanos()
-            driver.drain(timeout: drainTimeout)
+            results.primaryHash = primaryMachine.stateHash()
+            // A primary that failed logs no end-of-log entry: its log is cut short, as the
+            // backup then reports.
+            if results.primaryFailure == nil { driver.drain(finalStateHash: results.primaryHash, timeout: drainTimeout) }
             channel?.close()
             driver.client.stopMeasuring(now: end)
             driver.client.chargeUnanswered(now: monotonicNanos())
             results.report = driver.report(end: end)
-            results.primaryHash = primaryMachine.stateHash()
             results.client = driver.client
         }
         // A channel that cannot carry the log (a link far too slow for the workload) would keep
@@ -155,15 +165,13 @@ public enum ReplicatedRun {
         report.backupCPUs = results.backupCPUs
         report.sabotagedSeq = results.sabotagedSeq
         report.recordedLog = results.recorded
+        report.logTrace = options.faultTolerance ? trace?.path : nil
         report.divergence = results.divergence
         // After a divergence the backup closes the channel, so the primary's own failure (if
         // any) is only its consequence.
         report.failure = results.overran
             ?? (results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure)
-        if options.faultTolerance, report.divergence == nil, report.failure == nil, results.backupHash != results.primaryHash {
-            report.divergence = Divergence(seq: 0, vcpu: 0, instructionCount: report.primaryInstructions,
-                                           reason: "the final state hashes differ (primary \(results.primaryHash), backup \(results.backupHash ?? 0))")
-        }
+            ?? results.traceFailure
         return (report, results.client)
     }
 
@@ -194,6 +202,7 @@ public enum ReplicatedRun {
         var divergence: Divergence?
         var primaryFailure: String?
         var backupFailure: String?
+        var traceFailure: String?
         /// Set by the watchdog thread before it closes the channel; read after every join.
         var overran: String?
 
@@ -223,22 +232,6 @@ final class TappedLogSource: LogSource {
         if let pending { entries.append(pending) }
         pending = nil
         inner.consume()
-    }
-}
-
-extension BackupDriver {
-    /// After the guest halted or the log ended: reads (and acknowledges) the log to its end, and
-    /// throws if anything but heartbeats is left, which means the primary did something the
-    /// backup did not.
-    func checkLogEnded() throws {
-        while let entry = try source.next() {
-            try checkSequence(entry)
-            guard entry.header.kind == .heartbeat else {
-                throw Divergence(seq: entry.header.seq, vcpu: Int(entry.header.vcpu), instructionCount: entry.header.instructionCount,
-                                 reason: "the log continues (\(entry.header.kind)) after the backup's guest stopped")
-            }
-            consumeHeartbeat()
-        }
     }
 }
 

@@ -19,10 +19,15 @@ public struct Sabotage: Sendable, Equatable {
     /// The backup injects the first interrupt or client request at or after this seq one
     /// instruction after its logged position.
     public var lateInjection: UInt64?
+    /// The backup never sees the end-of-log entry, as if the log had been cut just before it.
+    public var dropEndOfLog = false
+    /// The backup does not make these checks of the live log (`.sequence`, `.endOfLog`,
+    /// `.finalState`).
+    public var skipChecks: LogChecks = []
 
     public init() {}
 
-    public var touchesBackup: Bool { dropEntry != nil || alterValue != nil || lateInjection != nil }
+    public var touchesBackup: Bool { dropEntry != nil || alterValue != nil || lateInjection != nil || dropEndOfLog }
 }
 
 /// The backup's log source with the backup-side `Sabotage` applied: entries dropped, values
@@ -44,6 +49,10 @@ final class SabotagedLogSource: LogSource {
 
     func next() throws -> LogEntryView? {
         guard var entry = try inner.next() else { return nil }
+        if sabotage.dropEndOfLog, entry.header.kind == .endOfLog {
+            applied = entry.header.seq
+            return nil
+        }
         if entry.header.seq == sabotage.dropEntry {
             applied = entry.header.seq
             inner.consume()

@@ -1,5 +1,7 @@
 import Foundation
 import GuestVM
+import LogChannel
+import LogTrace
 import Testing
 
 @testable import FTBenchCLI
@@ -160,6 +162,13 @@ struct CommandLineTests {
         .init(arguments: ["run", "--arrivals", "bursty"], expected: "--arrivals: 'bursty' is not poisson"),
         .init(arguments: ["run", "--cpus", "0,512"], expected: "--cpus: CPU 512 does not exist"),
         .init(arguments: ["run", "--ring-node", "9"], expected: "--ring-node: node 9 does not exist"),
+        .init(arguments: ["replay", "FILE"], fileContents: [], expected: "byte offset 0: the file is empty: not a trace"),
+        .init(arguments: ["log", "FILE"], fileContents: Array("row,round,status\n0,0,ok\n".utf8), expected: "byte offset 0: not an ftbench trace"),
+        .init(arguments: ["replay", "FILE"], fileContents: Array("FTBTRACE".utf8) + [1, 0, 0, 0, 255, 255, 255, 255] + [UInt8](repeating: 0, count: 8),
+              expected: "byte offset 12: the trace header claims"),
+        .init(arguments: ["replay", "/nonexistent/x.fttrace"], expected: "/nonexistent/x.fttrace: cannot open: No such file"),
+        .init(arguments: ["log", "x.fttrace", "--kind", "bogus"], expected: "--kind 'bogus' is not a kind of log entry"),
+        .init(arguments: ["log", "x.fttrace", "--around", "-3"], expected: "--around"),
     ]
 
     @Test("bad input gives a one-line error and a non-zero exit, never a trap", arguments: badRuns)
@@ -194,6 +203,60 @@ struct CommandLineTests {
         #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
         #expect(meta?["complete"] as? Bool == true)
         #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
+    }
+
+    /// The README's trace workflow: record, list, replay; then a replay that diverges prints
+    /// where, with the entries before it, and a corrupt trace names the byte offset and seq.
+    @Test("run --record-log writes traces that log lists and replay replays")
+    func traces() throws {
+        let dir = Self.temporaryDirectory()
+        let result = try ftbench("run", "--workload", "nondet", "--ft", "on", "--duration", "0.2", "--warmup", "0", "--repeat", "1",
+                                 "--profile", "loopback", "--no-calibration", "--output", dir, "--record-log", "\(dir)/traces")
+        #expect(result.status == 0, "\(result.stderr)")
+        let traces = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/traces")
+        #expect(traces == ["nondet-loopback-output-aware:64-r1.fttrace"])
+        let trace = "\(dir)/traces/\(traces[0])"
+        let sets = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("run-") }
+        let runs = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8)
+        #expect(runs.split(separator: "\n").last?.hasSuffix(",\(trace)") == true)
+
+        let replay = try ftbench("replay", trace)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stdout.contains("guest MIPS") && replay.stdout.contains("matches the end-of-log entry"))
+        let log = try ftbench("log", trace, "--around", "20")
+        #expect(log.status == 0)
+        let lines = log.stdout.split(separator: "\n").filter { $0.hasPrefix("#") && !$0.hasPrefix("# ") }
+        #expect(lines.count == 17 && lines.first?.hasPrefix("#12 ") == true, "\(lines)")
+        #expect(log.stdout.contains("clockRead") && log.stdout.contains("100.0%"))
+
+        // The same log with another final state hash: a divergence at the end-of-log entry.
+        let file = try TraceFile(path: trace)
+        let edited = "\(dir)/edited.fttrace"
+        let writer = try TraceWriter(path: edited, header: file.header)
+        var reader = file.records()
+        var last: UInt64 = 0
+        while let record = try reader.next() {
+            var entry = record.entry.owned
+            if entry.header.kind == .endOfLog { entry = LogEntry(header: entry.header, value: 1); last = entry.header.seq }
+            LogEntryCodec.encode(entry).withUnsafeBytes { writer.append(encoded: $0) }
+        }
+        try writer.finish()
+        let diverged = try ftbench("replay", edited)
+        #expect(diverged.status != 0)
+        #expect(diverged.stdout.contains("replay diverged at log entry #\(last) (endOfLog)"))
+        #expect(diverged.stdout.split(separator: "\n").filter { $0.hasPrefix("  #") }.count == 8, "\(diverged.stdout)")
+        #expect(diverged.stderr.hasPrefix("Error: ") && diverged.stderr.split(separator: "\n").count == 1)
+
+        // A flipped bit: the error names the byte offset and the seq.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: trace)))
+        bytes[bytes.count / 2] ^= 1
+        let corrupt = try temporaryFile(bytes, name: "corrupt.fttrace")
+        for command in ["replay", "log"] {
+            let failed = try ftbench(command, corrupt)
+            #expect(failed.status != 0)
+            #expect(failed.stderr.contains("byte offset") && failed.stderr.contains("entry #"), "\(failed.stderr)")
+            #expect(failed.stderr.split(separator: "\n").count == 1 && !failed.stderr.contains("Fatal error"))
+        }
     }
 
     static func temporaryDirectory() -> String {
