@@ -167,8 +167,8 @@ final class BackupDriver: HostDriver {
 
     /// After the guest stopped (halted, or the log reached its end-of-log entry): reads the log to
     /// its end, and throws unless only heartbeats come before the end-of-log entry, the
-    /// entry's state hash is `machine`'s, and nothing follows it.
-    func checkLogEnded(_ machine: Machine) throws {
+    /// entry's state hash is `finalStateHash` (the replayed machine's), and nothing follows it.
+    func checkLogEnded(finalStateHash: UInt64, instructions: UInt64) throws {
         while let entry = try source.next() {
             try checkSequence(entry)
             let header = entry.header
@@ -177,10 +177,9 @@ final class BackupDriver: HostDriver {
                 source.consume()
                 expectedSeq += 1
             case .endOfLog:
-                let replayedHash = machine.stateHash()
-                if checks.contains(.finalState), entry.value != replayedHash {
-                    throw diverge(entry, vcpu: Int(header.vcpu), count: machine.totalInstructions, "the final states differ",
-                                  logged: "state hash \(entry.value.map(hex) ?? "(none)")", replayed: "\(hex(replayedHash))")
+                if checks.contains(.finalState), entry.value != finalStateHash {
+                    throw diverge(entry, vcpu: Int(header.vcpu), count: instructions, "the final states differ",
+                                  logged: "state hash \(entry.value.map(hex) ?? "(none)")", replayed: "\(hex(finalStateHash))")
                 }
                 consume()
                 if let extra = try source.next(), checks.contains(.endOfLog) {

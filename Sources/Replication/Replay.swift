@@ -52,10 +52,10 @@ public enum Replay {
     /// Replays on `machine`, which must be fresh.
     public static func run(machine: Machine, source: LogSource, quantum: UInt64, checks: LogChecks = .all) throws -> Outcome {
         var driver = BackupDriver(source: source, checks: checks)
-        _ = try machine.drive(&driver, quantum: quantum)
-        try driver.checkLogEnded(machine)
-        return Outcome(stateHash: machine.stateHash(), outputsChecked: driver.outputsChecked, entriesReplayed: driver.entriesReplayed,
-                       instructions: machine.totalInstructions)
+        let summary = try machine.drive(&driver, quantum: quantum)
+        try driver.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
+        return Outcome(stateHash: summary.stateHash, outputsChecked: driver.outputsChecked, entriesReplayed: driver.entriesReplayed,
+                       instructions: summary.totalInstructions)
     }
 
     /// Replays `trace` with `program` on a fresh machine of the trace's vCPUs and memory, after
