@@ -26,6 +26,8 @@ final class BackupDriver: HostDriver {
     private var expectedSeq: UInt64 = 1
     /// The end-of-log entry (or the end of the source) has been reached.
     private(set) var ended = false
+    /// The log ended at its end-of-log entry, not by the source running dry.
+    private var reachedEndOfLog = false
     private(set) var outputsChecked = 0
     private(set) var entriesReplayed: UInt64 = 0
 
@@ -41,7 +43,10 @@ final class BackupDriver: HostDriver {
     private func nextEntry() throws -> LogEntryView? {
         while let entry = try source.next() {
             try checkSequence(entry)
-            if entry.header.kind == .endOfLog { break }
+            if entry.header.kind == .endOfLog {
+                reachedEndOfLog = true
+                break
+            }
             guard entry.header.kind == .heartbeat else { return entry }
             source.consume()
             expectedSeq += 1
@@ -74,7 +79,8 @@ final class BackupDriver: HostDriver {
     /// A divergence at `entry`, or, when the log ended, at the seq that was due.
     private func diverge(_ entry: LogEntryView?, vcpu: Int, count: UInt64, _ reason: String, logged: String? = nil,
                          replayed: String? = nil) -> Divergence {
-        Divergence(seq: entry?.header.seq ?? expectedSeq, vcpu: vcpu, instructionCount: count, kind: entry?.header.kind ?? .endOfLog,
+        Divergence(seq: entry?.header.seq ?? expectedSeq, vcpu: vcpu, instructionCount: count,
+                   kind: entry?.header.kind ?? (reachedEndOfLog ? .endOfLog : nil),
                    reason: reason, logged: logged ?? entry.map(describe), replayed: replayed)
     }
 
@@ -169,31 +175,24 @@ final class BackupDriver: HostDriver {
     /// its end, and throws unless only heartbeats come before the end-of-log entry, the
     /// entry's state hash is `finalStateHash` (the replayed machine's), and nothing follows it.
     func checkLogEnded(finalStateHash: UInt64, instructions: UInt64) throws {
-        while let entry = try source.next() {
-            try checkSequence(entry)
-            let header = entry.header
-            switch header.kind {
-            case .heartbeat:
-                source.consume()
-                expectedSeq += 1
-            case .endOfLog:
-                if checks.contains(.finalState), entry.value != finalStateHash {
-                    throw diverge(entry, vcpu: Int(header.vcpu), count: instructions, "the final states differ",
-                                  logged: "state hash \(entry.value.map(hex) ?? "(none)")", replayed: "\(hex(finalStateHash))")
-                }
-                consume()
-                if let extra = try source.next(), checks.contains(.endOfLog) {
-                    throw diverge(extra, vcpu: Int(extra.header.vcpu), count: extra.header.instructionCount,
-                                  "the log goes on after its end-of-log entry")
-                }
-                return
-            default:
-                throw diverge(entry, vcpu: Int(header.vcpu), count: header.instructionCount,
-                              "the log goes on after the backup's guest stopped", replayed: "has every vCPU halted")
-            }
+        if let entry = try nextEntry() {
+            throw diverge(entry, vcpu: Int(entry.header.vcpu), count: entry.header.instructionCount,
+                          "the log goes on after the backup's guest stopped", replayed: "has every vCPU halted")
         }
-        guard checks.contains(.endOfLog) else { return }
-        throw ReplicationError("the log ends after entry #\(expectedSeq - 1) without an end-of-log entry: it was cut short")
+        // `nextEntry` stopped at the end-of-log entry (already checked for its seq), or the log ran dry.
+        guard reachedEndOfLog, let end = try source.next() else {
+            guard checks.contains(.endOfLog) else { return }
+            throw ReplicationError("the log ends after entry #\(expectedSeq - 1) without an end-of-log entry: it was cut short")
+        }
+        if checks.contains(.finalState), end.value != finalStateHash {
+            throw diverge(end, vcpu: Int(end.header.vcpu), count: instructions, "the final states differ",
+                          logged: "state hash \(end.value.map(hex) ?? "(none)")", replayed: "\(hex(finalStateHash))")
+        }
+        consume()
+        if let extra = try source.next(), checks.contains(.endOfLog) {
+            throw diverge(extra, vcpu: Int(extra.header.vcpu), count: extra.header.instructionCount,
+                          "the log goes on after its end-of-log entry")
+        }
     }
 }
 

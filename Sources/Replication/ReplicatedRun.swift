@@ -93,12 +93,14 @@ public enum ReplicatedRun {
                 let replayed: LogSource = tapped ?? inner
                 defer { results.sabotagedSeq = sabotaged?.applied }
                 results.backupCPUs = allowedCPUs()
+                var finalHash: UInt64?
                 do {
                     try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
                     let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum,
                                                  checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
                     results.backupReplayed = outcome.entriesReplayed
                     results.backupOutputs = outcome.outputsChecked
+                    finalHash = outcome.stateHash
                 } catch let divergence as Divergence {
                     results.divergence = divergence
                     channel.close()
@@ -106,7 +108,7 @@ public enum ReplicatedRun {
                     results.backupFailure = "backup: \(error)"
                     channel.close()
                 }
-                results.backupHash = backupMachine.stateHash()
+                results.backupHash = finalHash ?? backupMachine.stateHash()
                 results.acksSent = source.acks.acksSent
                 results.ackDeliveries = source.sentAcks
                 results.recorded = tapped?.entries
@@ -118,14 +120,15 @@ public enum ReplicatedRun {
             let primaryMachine = results.primaryMachine
             var driver = PrimaryDriver(options: options, machine: primaryMachine, channel: channel, client: results.client)
             results.primaryCPUs = allowedCPUs()
+            var summary: RunSummary?
             do {
                 try checkPinned("primary", to: options.primaryCPU, allowed: results.primaryCPUs)
-                _ = try primaryMachine.drive(&driver, quantum: options.quantum)
+                summary = try primaryMachine.drive(&driver, quantum: options.quantum)
             } catch {
                 results.primaryFailure = "primary: \(error)"
             }
             let end = monotonicNanos()
-            results.primaryHash = primaryMachine.stateHash()
+            results.primaryHash = summary?.stateHash ?? primaryMachine.stateHash()
             // A primary that failed logs no end-of-log entry: its log is cut short, as the
             // backup then reports.
             if results.primaryFailure == nil { driver.drain(finalStateHash: results.primaryHash, timeout: drainTimeout) }
