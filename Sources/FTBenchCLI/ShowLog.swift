@@ -51,14 +51,13 @@ struct ShowLog: ParsableCommand {
         } catch {
             throw CLIError(error.description)
         }
-        print("")
-        print(TraceListing.pad("kind", 14) + TraceListing.pad("entries", 12) + TraceListing.pad("bytes", 14) + "share")
+        var rows = [["kind", "entries", "bytes", "share"]]
         for k in LogEntryKind.allCases {
             guard let c = counts[k] else { continue }
-            print(TraceListing.pad("\(k)", 14) + TraceListing.pad("\(c.entries)", 12) + TraceListing.pad("\(c.bytes)", 14)
-                  + Format.fixed(100 * Double(c.bytes) / Double(max(total, 1)), 1) + "%")
+            rows.append(["\(k)", "\(c.entries)", "\(c.bytes)", Format.fixed(100 * Double(c.bytes) / Double(max(total, 1)), 1) + "%"])
         }
-        print(TraceListing.pad("total", 14) + TraceListing.pad("\(counts.values.reduce(0) { $0 + $1.entries })", 12)
-              + TraceListing.pad("\(total)", 14) + "100.0%")
+        rows.append(["total", "\(counts.values.reduce(0) { $0 + $1.entries })", "\(total)", "100.0%"])
+        print("")
+        print(Format.table(rows) { $0 == 0 })
     }
 }

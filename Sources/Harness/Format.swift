@@ -44,4 +44,17 @@ public enum Format {
         let magnitude = Int(log10(abs(value)).rounded(.down))
         return fixed(value, max(0, 5 - magnitude))
     }
+
+    /// Rows as columns two spaces apart, each as wide as its widest cell; `leftAligned(column)`
+    /// says which columns hold text (padded on the right), the rest numbers (on the left).
+    public static func table(_ rows: [[String]], leftAligned: (Int) -> Bool) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return leftAligned(i) ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
 }

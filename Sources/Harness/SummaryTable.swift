@@ -34,12 +34,6 @@ public enum SummaryTable {
                 median(ok.compactMap { $0.report.backupLagP99Micros.map { Double($0) } }, 0), String(group.count), status,
             ])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return i < 4 || i == header.count - 1 ? cell + pad : pad + cell
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
+        return Format.table(rows) { $0 < 4 || $0 == header.count - 1 }
     }
 }
