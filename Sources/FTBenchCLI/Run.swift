@@ -12,7 +12,7 @@ struct Run: ParsableCommand {
         discussion: """
             Every combination of --workload, --profile, --ack, --ft and --rate is one scenario. \
             Each runs for --duration (after --warmup) with the primary on the first of --cpus and \
-            the backup on the second. Clients live inside the primary's device emulation, so no \
+            the backup on the second. Clients sit behind a network both sides share, driven by the live side, so no \
             third core is needed. With --repeat N every scenario runs N times, in rounds that run \
             each scenario once in a rotated order; summary.csv gives each metric's median with a \
             95% confidence interval and each FT/non-FT ratio paired within rounds. A scenario \
@@ -20,7 +20,9 @@ struct Run: ParsableCommand {
             then non-zero. The first SIGINT or SIGTERM stops after the current scenario and \
             writes what completed as an incomplete set; a second one ends the process at once. \
             Results land in OUTPUT/NAME-<UTC timestamp>/; the columns are documented in \
-            results/README.md.
+            results/README.md. With --fault, each FT scenario has faults injected; failures are \
+            detected by heartbeats, the survivor wins the arbiter and goes live, and faults.csv \
+            and timeline.csv say what the clients saw (docs/FAILOVER.md).
             """)
 
     @Option(help: "Workloads, comma-separated: built-in names or assembly files.")
@@ -87,6 +89,23 @@ struct Run: ParsableCommand {
     @Option(help: "Record each FT scenario's log, as its backup received it, to a trace file in this directory (replay it with `ftbench replay`, list it with `ftbench log`).")
     var recordLog: String?
 
+    @Option(name: .customLong("fault"), help: ArgumentHelp(
+        "Inject a fault into every FT scenario (repeatable): primary-crash@T, backup-crash@T, partition@T+D, arbiter-partition@T+D:primary|backup, latency-spike@T+D:L, slow-backup@T+D:F. T is a time from the start of the run, warm-up included (1.5s, 300ms) or icount:N (when the guest has retired N instructions); D and L are durations, F a fraction in (0, 1]. Results gain faults.csv and timeline.csv rows (docs/FAILOVER.md).",
+        valueName: "spec"))
+    var faultSpecs: [String] = []
+
+    @Option(help: "Each side proves it is alive at least this often (default: 10ms, or the channel's round trip if longer).")
+    var heartbeat: String?
+
+    @Option(help: "A side silent for this long is declared failed (default: 5 heartbeats plus the channel's round trip; 50.09ms on lan).")
+    var failureTimeout: String?
+
+    @Option(help: "Round trip of the arbiter's test-and-set, which a side must win before it goes live.")
+    var arbiterLatency = "1ms"
+
+    @Option(help: "Clients send a request again when it has gone unanswered this long (default: twice the failure timeout).")
+    var clientRetry: String?
+
     @Flag(help: "Skip the calibration stored in meta.json (saves ~2 s).")
     var noCalibration = false
 
@@ -119,6 +138,33 @@ struct Run: ParsableCommand {
             guard repeats == 1 else { throw ValidationError("--rate sweep runs each load once: use --repeat 1 with it, or list the rates") }
         }
         if let ringNode, ringNode < 0 { throw ValidationError("--ring-node must not be negative") }
+        for (name, value) in [("--heartbeat", heartbeat), ("--failure-timeout", failureTimeout), ("--arbiter-latency", arbiterLatency),
+                              ("--client-retry", clientRetry)] {
+            guard let value else { continue }
+            guard let nanos = ChannelProfile.parseDuration(value), nanos <= 60_000_000_000, nanos > 0 || name == "--arbiter-latency" else {
+                throw ValidationError("\(name) '\(value)' is not a duration from 1ns to 60s, such as 10ms")
+            }
+        }
+        let faults = try parsedFaults()
+        if !faults.isEmpty, ft == "off" { throw ValidationError("--fault needs fault tolerance: use --ft on or both (faults apply to FT scenarios)") }
+        let runNanos = UInt64((warmup + duration) * 1e9)
+        for fault in faults {
+            if case .elapsed(let t) = fault.at, t >= runNanos {
+                throw ValidationError("--fault '\(fault)': time \(fault.at) is not before the run's end (--warmup plus --duration: \(Format.number(warmup + duration)) s)")
+            }
+        }
+        var sides = Set<Side>()
+        for fault in faults {
+            if case .crash(let side, _) = fault, !sides.insert(side).inserted {
+                throw ValidationError("--fault '\(fault)': one crash per side (a later crash of the new primary needs state transfer, which ftbench does not build yet)")
+            }
+        }
+    }
+
+    func parsedFaults() throws -> [Fault] {
+        try faultSpecs.map { spec in
+            do { return try Fault.parse(spec) } catch { throw ValidationError("--fault \(error)") }
+        }
     }
 
     func run() throws {
@@ -242,6 +288,16 @@ struct Run: ParsableCommand {
                             options.ringNode = ringNode
                             options.warmupNanos = UInt64(warmup * 1e9)
                             options.durationNanos = UInt64((warmup + duration) * 1e9)
+                            if faultTolerance {
+                                options.faults = try parsedFaults()
+                                options.heartbeatNanos = heartbeat.flatMap(ChannelProfile.parseDuration)
+                                options.failureTimeoutNanos = failureTimeout.flatMap(ChannelProfile.parseDuration)
+                                options.clientRetryNanos = clientRetry.flatMap(ChannelProfile.parseDuration)
+                                options.arbiterLatencyNanos = ChannelProfile.parseDuration(arbiterLatency)!
+                                guard options.failureTimeout > options.heartbeat + options.profile.roundTripNanos else {
+                                    throw CLIError("--failure-timeout (\(ChannelProfile.compact(nanos: options.failureTimeout))) must exceed the heartbeat (\(ChannelProfile.compact(nanos: options.heartbeat))) plus \(p.name)'s round trip, or a live side would be declared failed")
+                                }
+                            }
                             scenarios.append(Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
                                                       options: options, rate: r, arrivals: arrivalMode))
                         }
@@ -261,6 +317,8 @@ struct Run: ParsableCommand {
             "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
             "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",
+            "fault": faultSpecs.joined(separator: " "), "heartbeat": heartbeat ?? "profile", "failure-timeout": failureTimeout ?? "profile",
+            "arbiter-latency": arbiterLatency, "client-retry": clientRetry ?? "2 failure timeouts",
         ]
     }
 

@@ -46,6 +46,7 @@ enum TraceListing {
         case .progress, .scheduling: return value.map { "until \($0)" } ?? "(no value)"
         case .heartbeat: return value.map { "clock \($0)" } ?? "(no value)"
         case .endOfLog: return value.map { "final state hash \(Format.hex($0))" } ?? "(no value)"
+        case .outputsReleased: return value.map { "outputs up to \($0) released" } ?? "(no value)"
         }
     }
 

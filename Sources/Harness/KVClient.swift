@@ -29,14 +29,14 @@ public enum Arrivals: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The clients of the `kvstore` guest, simulated inside the primary's device emulation.
+/// The clients of the `kvstore` guest, behind the `ClientNetwork` that both sides share.
 ///
 /// Open loop: request i has an intended send time fixed in advance by the arrival process, and
 /// its latency is measured from that time (so a server that stalls is charged for every request
 /// that should have been sent meanwhile: no coordinated omission, as wrk2 does), and also from
 /// the time it was actually handed to the guest (the uncorrected figure, kept beside it).
-/// Replies whose sequence number was already answered are dropped and counted, as TCP drops
-/// duplicate segments.
+/// The network's transport drops replies whose sequence number was already answered, as TCP
+/// drops duplicate segments; a duplicate that gets through anyway is counted here.
 ///
 /// A final class rather than a struct: it carries per-request state for a window of 2^20
 /// requests, which must not be copied when the primary takes the client over.
@@ -44,6 +44,7 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
     public let rate: Double
     public let arrivals: Arrivals
     private var random: SplitMix64
+    private let requestSeed: UInt64
     private var nextSeq: UInt64 = 1
     private var nextIntended: UInt64
     /// Nanoseconds from `start` to the next intended send time, unrounded, so that gaps shorter
@@ -103,6 +104,7 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         self.rate = rate
         self.arrivals = arrivals
         random = SplitMix64(seed: seed ^ 0xC11E)
+        requestSeed = seed ^ 0x5EED_0000
         self.start = start
         nextIntended = start
         intended = Array(repeating: 0, count: Self.window)
@@ -115,7 +117,7 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         return outstanding < Self.window ? nextIntended : nil
     }
 
-    public func sendNext(into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> Int {
+    public func sendNext(into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> (length: Int, seq: UInt64) {
         let seq = nextSeq
         nextSeq += 1
         let slot = Int(seq & UInt64(Self.window - 1))
@@ -125,10 +127,20 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         outstanding += 1
         if measuring, nextIntended >= measureFrom, nextIntended < measureUntil { sentMeasured += 1 }
         if case .closed = arrivals { nextIntended = now } else { advanceSchedule(seq: seq) }
-        let key = random.next() % 10_000 + 1
-        let request = KVStoreProtocol.request(seq: seq, op: random.next() & 1 == 0 ? .get : .put, key: key, value: random.next())
-        request.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        return request.count
+        return (request(seq: seq, into: buffer), seq)
+    }
+
+    /// Request `seq`'s bytes, a function of the seed and `seq` alone, so that a retransmission
+    /// is the same request: half GETs, half PUTs, keys 1...10,000.
+    public func request(seq: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var words = SplitMix64(seed: requestSeed ^ seq &* 0x9E37_79B9_7F4A_7C15)
+        let key = words.next() % 10_000 + 1
+        let op: KVStoreProtocol.Operation = words.next() & 1 == 0 ? .get : .put
+        return KVStoreProtocol.write(seq: seq, op: op, key: key, value: words.next(), into: buffer)
+    }
+
+    public static func replySeq(_ reply: UnsafeRawBufferPointer) -> UInt64? {
+        reply.count == KVStoreProtocol.replySize ? UInt64(littleEndian: reply.loadUnaligned(as: UInt64.self)) : nil
     }
 
     /// Moves the open-loop schedule to the request after `seq`.
@@ -141,31 +153,37 @@ public final class KVClient: ClientLoad, @unchecked Sendable {
         nextIntended = start + UInt64(min(arrivalOffset, 1.8e19))
     }
 
-    public func receive(_ reply: UnsafeRawBufferPointer, now: UInt64) {
+    /// The application's side: a reply whose request it already has an answer for is counted
+    /// in `duplicateReplies` (the network's transport drops duplicates before they get here, so
+    /// it stays 0 unless that is sabotaged).
+    @discardableResult
+    public func receive(_ reply: UnsafeRawBufferPointer, now: UInt64) -> UInt64? {
         guard let decoded = KVStoreProtocol.reply(reply), decoded.seq > 0, decoded.seq < nextSeq,
               nextSeq - decoded.seq <= UInt64(Self.window) else {
             unknownReplies += 1
-            return
+            return nil
         }
         let slot = Int(decoded.seq & UInt64(Self.window - 1))
         guard !answered[slot] else {
             duplicateReplies += 1
-            return
+            return nil
         }
         answered[slot] = true
         outstanding -= 1
         repliesReceived += 1
         if measuring, now < measureUntil { repliesInWindow += 1 }
         if case .closed = arrivals { nextIntended = max(nextIntended, now) }
-        guard measuring, intended[slot] >= measureFrom, intended[slot] < measureUntil else { return }
+        guard measuring, intended[slot] >= measureFrom, intended[slot] < measureUntil else { return now - intended[slot] }
         latency.record(now - intended[slot])
         uncorrected.record(now - actual[slot])
         repliesMeasured += 1
+        return now - intended[slot]
     }
 
     /// Also samples the host's CPU times: the client is told exactly when the window opens and
     /// closes (two small /proc reads at each end, outside the hot path).
     public func startMeasuring(now: UInt64) {
+        guard !measuring else { return }
         measuring = true
         measureFrom = now
         loadAtStart = HostLoad.sample()

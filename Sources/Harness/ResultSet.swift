@@ -18,7 +18,7 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",
@@ -29,6 +29,8 @@ public struct ResultSet {
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
         "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "log_trace",
+        "faults", "heartbeat_us", "failure_timeout_us", "failovers", "final_epoch", "two_owner_epochs", "outputs_lost",
+        "requests_lost", "transport_duplicates", "retransmissions",
     ]
     public static let latencyHeader = ["row", "percentile", "latency_us", "uncorrected_us"]
     public static let summaryHeader = [
@@ -177,7 +179,7 @@ public struct ResultSet {
                 r.interference.map { Format.fixed($0.otherProcesses * 100, 2) } ?? "",
                 r.interference.map { Format.fixed($0.steal * 100, 2) } ?? "",
                 r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "", r.report.logTrace ?? "",
-            ]
+            ] + Self.failoverFields(r)
             lines.append(fields.map(Self.csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -257,7 +259,8 @@ public struct ResultSet {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let files: [(String, Data)] = [
             ("runs.csv", Data(runsCSV().utf8)), ("latency.csv", Data(latencyCSV().utf8)),
-            ("summary.csv", Data(summaryCSV().utf8)), ("meta.json", try encoder.encode(meta)),
+            ("summary.csv", Data(summaryCSV().utf8)), ("faults.csv", Data(faultsCSV().utf8)),
+            ("timeline.csv", Data(timelineCSV().utf8)), ("meta.json", try encoder.encode(meta)),
         ]
         let base = "\(directory)/\(name)-\(Self.timestamp(Date(), compact: true))" + (meta.complete ? "" : "-incomplete")
         for attempt in 1...1_000 {

@@ -107,16 +107,18 @@ public struct DelayLineReceiver: @unchecked Sendable {
 
     /// Delivers up to `limit` due messages to `body` (each valid only during its call), then
     /// frees them all with one release store. Does not wait.
+    /// `delay` as for `scan`.
     @inline(__always)
-    func drain(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
-        let now = immediate ? 0 : monotonicNanos()
+    func drain(limit: Int, delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        let now = immediate && delay == 0 ? 0 : monotonicNanos()
+        let horizon = now > delay ? now - delay : 0
         var count = 0
         var nextDue: UInt64?
         defer { if count > 0 { consumer.release() } }
         while count < limit, let frame = consumer.peek() {
             let due = frame.bytes.load(as: UInt64.self)
-            if due > now {
-                nextDue = due
+            if due > horizon {
+                nextDue = delay == .max ? nil : due + delay
                 break
             }
             try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
@@ -129,14 +131,18 @@ public struct DelayLineReceiver: @unchecked Sendable {
     /// Hands every due message after the look-ahead cursor to `body` and moves the cursor past
     /// them, without consuming (see `RingConsumer.scan`). Reads the clock once, and only if
     /// something new is visible: the backup calls this before every entry it replays.
+    ///
+    /// `delay` holds back every message until `delay` after its delivery time (an injected
+    /// latency spike; `.max` cuts the link): 0 outside a fault, a constant the optimiser folds.
     @inline(__always)
-    func scan(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+    func scan(delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
         guard consumer.scan() != nil else { return DrainResult(count: 0, nextDue: nil) }
-        let now = immediate ? 0 : monotonicNanos()
+        let now = immediate && delay == 0 ? 0 : monotonicNanos()
+        let horizon = now > delay ? now - delay : 0
         var count = 0
         while let frame = consumer.scan() {
             let due = frame.bytes.load(as: UInt64.self)
-            if due > now { return DrainResult(count: count, nextDue: due) }
+            if due > horizon { return DrainResult(count: count, nextDue: delay == .max ? nil : due + delay) }
             try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
             consumer.advanceScan(past: frame)
             count += 1

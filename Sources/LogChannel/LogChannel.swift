@@ -77,6 +77,11 @@ public struct LogSender: @unchecked Sendable {
     @inline(__always)
     public func flush() { line.flush() }
 
+    /// Whether a quarter of the ring is free (the rest: whether any of it is), reading the
+    /// backup's position only when the cached one says there is not.
+    @inline(__always)
+    public func hasRoom(quarter: Bool) -> Bool { line.producer.hasRoom(slots: quarter ? line.producer.ring.capacity / 4 : 1) }
+
     public var entriesSent: UInt64 { line.state.pointee.messages }
     public var isClosed: Bool { line.producer.ring.isClosed }
     public var bytesSent: UInt64 { line.state.pointee.wireBytes }
@@ -116,9 +121,12 @@ extension LogReceiver {
 
     /// `scan`, also handing over each entry's encoded bytes (as they crossed the channel, valid
     /// only during the call), for a recorder that keeps them.
+    ///
+    /// `delay` holds entries back that long past their delivery time (`.max`: none arrives), to
+    /// inject a latency spike or a partition.
     @inline(__always)
-    public func scanEncoded(_ body: (LogEntryView, UnsafeRawBufferPointer) throws -> Void) throws -> DrainResult {
-        try line.scan { bytes in try body(try LogEntryCodec.decode(bytes), bytes) }
+    public func scanEncoded(delay: UInt64 = 0, _ body: (LogEntryView, UnsafeRawBufferPointer) throws -> Void) throws -> DrainResult {
+        try line.scan(delay: delay) { bytes in try body(try LogEntryCodec.decode(bytes), bytes) }
     }
 
     /// The next entry to execute (already scanned, so already verified), without consuming it;
@@ -201,10 +209,13 @@ public struct AckReceiver: @unchecked Sendable {
 
     /// Like `poll()`, adding to `count` how many ACKs it took (several may be due at once and
     /// are merged into the latest).
+    ///
+    /// `delay` holds ACKs back that long past their delivery time (`.max`: none arrives), to
+    /// inject a latency spike or a partition.
     @inline(__always)
-    public func poll(counting count: inout Int) -> Acknowledgement? {
+    public func poll(counting count: inout Int, delay: UInt64 = 0) -> Acknowledgement? {
         var latest: Acknowledgement?
-        count += line.drain(limit: .max) { Self.note($0, in: &latest) }.count
+        count += line.drain(limit: .max, delay: delay) { Self.note($0, in: &latest) }.count
         return latest
     }
 

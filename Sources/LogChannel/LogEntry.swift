@@ -23,6 +23,10 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     /// entry of every complete log: a log that stops without it was cut short, and a backup
     /// whose final state hash differs diverged.
     case endOfLog = 10
+    /// The primary has released every output up to this output number (payload: u64). A backup
+    /// keeps copies of the outputs after it: if the primary fails, those are the outputs it
+    /// cannot be sure left, and the new primary sends them again (clients drop duplicates).
+    case outputsReleased = 11
 }
 
 /// The fixed part of a log entry.

@@ -80,6 +80,16 @@ public struct RingProducer: @unchecked Sendable {
         return frame
     }
 
+    /// Whether `slots` slots are free. Reads the consumer's position (acquiring, as
+    /// `reserveSlowly` does) only when the cached one says they are not.
+    @inline(__always)
+    public func hasRoom(slots: Int) -> Bool {
+        let state = ring.producerState
+        if UInt64(ring.capacity) &- (state.pointee.reserved &- state.pointee.cachedHead) >= UInt64(slots) { return true }
+        state.pointee.cachedHead = ring.head.load(ordering: .acquiring)
+        return UInt64(ring.capacity) &- (state.pointee.reserved &- state.pointee.cachedHead) >= UInt64(slots)
+    }
+
     /// Publishes every frame reserved since the last commit, with one release store.
     @inline(__always)
     public func commit() {

@@ -12,6 +12,13 @@ public protocol LogSource: AnyObject {
     func consume()
 }
 
+/// Told what a failover needs from the replay: every output the backup checked (with its
+/// number), and every release the primary reported in the log.
+protocol OutputWitness: AnyObject {
+    func replayed(_ output: UnsafeRawBufferPointer, number: UInt64) throws
+    func primaryReleased(upTo number: UInt64)
+}
+
 /// The backup's VMM: replays the log on its own machine, injecting each logged input at exactly
 /// its logged position, supplying logged clock and random values, running exactly the logged
 /// slices, and dropping its outputs after checking them against the primary's output markers.
@@ -30,6 +37,11 @@ final class BackupDriver: HostDriver {
     private var reachedEndOfLog = false
     private(set) var outputsChecked = 0
     private(set) var entriesReplayed: UInt64 = 0
+    /// Told of outputs and releases, when the backup may have to take over.
+    weak var witness: OutputWitness?
+
+    /// The seq the next entry must carry: where a new primary's log continues.
+    var nextSeq: UInt64 { expectedSeq }
 
     init(source: LogSource, checks: LogChecks = .all) {
         self.source = source
@@ -38,16 +50,19 @@ final class BackupDriver: HostDriver {
 
     var isFinished: Bool { ended }
 
-    /// The next entry to replay, skipping heartbeats; nil (and `ended`) at the end-of-log entry,
-    /// which is left for `checkLogEnded`, or at the end of the source.
+    /// The next entry to replay, skipping heartbeats and release reports (passed to the
+    /// witness); nil (and `ended`) at the end-of-log entry, which is left for `checkLogEnded`,
+    /// or at the end of the source.
     private func nextEntry() throws -> LogEntryView? {
         while let entry = try source.next() {
             try checkSequence(entry)
-            if entry.header.kind == .endOfLog {
+            let kind = entry.header.kind
+            if kind == .endOfLog {
                 reachedEndOfLog = true
                 break
             }
-            guard entry.header.kind == .heartbeat else { return entry }
+            guard kind == .heartbeat || kind == .outputsReleased else { return entry }
+            if kind == .outputsReleased, let number = entry.value { witness?.primaryReleased(upTo: number) }
             source.consume()
             expectedSeq += 1
         }
@@ -155,6 +170,7 @@ final class BackupDriver: HostDriver {
                           logged: "output hash \(hex(logged))", replayed: "\(hex(replayed)) (\(bytes.count) bytes)")
         }
         outputsChecked += 1
+        try witness?.replayed(bytes, number: UInt64(littleEndian: entry.payload.loadUnaligned(as: UInt64.self)))
         consume()
     }
 

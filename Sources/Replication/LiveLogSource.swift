@@ -23,35 +23,50 @@ final class LiveLogSource: LogSource {
 
     /// Where every received entry is recorded, if anywhere.
     let recorder: TraceWriter?
+    /// Failure detection: an ACK goes out at least every `heartbeat` (the primary's proof of
+    /// life); no entry for `failureTimeout` means the primary failed (`PrimarySilent`).
+    private let heartbeat: UInt64
+    private let failureTimeout: UInt64
+    private(set) var lastHeard: UInt64
+    /// Partitions and latency spikes to apply on receipt, if any are planned.
+    private let linkFaults: FaultSchedule?
+    /// When an injected crash of this side is due (`.max`: none): waiting stops there.
+    private let crashDeadline: UInt64
 
-    init(_ end: LogChannel.BackupEnd, policy: AckPolicy, tracing: Bool = false, recorder: TraceWriter? = nil) {
+    init(_ end: LogChannel.BackupEnd, policy: AckPolicy, tracing: Bool = false, recorder: TraceWriter? = nil,
+         heartbeat: UInt64 = .max, failureTimeout: UInt64 = .max, linkFaults: FaultSchedule? = nil, crashDeadline: UInt64 = .max) {
         log = end.log
         acks = end.acks
         batcher = AckBatcher(policy: policy)
         sentAcks = tracing ? [] : nil
         self.recorder = recorder
+        self.heartbeat = heartbeat
+        self.failureTimeout = failureTimeout
+        self.linkFaults = linkFaults
+        self.crashDeadline = crashDeadline
+        lastHeard = monotonicNanos()
+        lastReport = lastHeard
     }
 
     func next() throws -> LogEntryView? {
         while true {
             let received = try receive()
             if let entry = try takeScanned() { return entry }
+            let now = monotonicNanos()
+            if now >= crashDeadline { throw CrashDue() }
+            if !log.isClosed, now > adding(lastHeard, failureTimeout) { throw PrimarySilent(lastHeard: lastHeard, detectedAt: now) }
             // Caught up: report how far it has executed (at most once per millisecond), without
             // acknowledging anything new (the ACK policy alone decides that). Otherwise a
             // primary throttled for lag, which logs nothing, would never hear that the backup
-            // caught up.
-            var progressDeadline: UInt64?
-            if executed > reportedExecuted {
-                let now = monotonicNanos()
-                if now >= lastReport + Self.progressInterval {
-                    send(Acknowledgement(received: acknowledgedReceived, executed: executed))
-                } else {
-                    progressDeadline = lastReport + Self.progressInterval
-                }
+            // caught up. The same report is the backup's heartbeat.
+            var progressDeadline = adding(lastReport, heartbeat)
+            if executed > reportedExecuted { progressDeadline = min(progressDeadline, lastReport + Self.progressInterval) }
+            if now >= progressDeadline {
+                send(Acknowledgement(received: acknowledgedReceived, executed: executed))
+                progressDeadline = adding(now, heartbeat)
             }
-            let deadline = earliest(batcher.nextDeadline, progressDeadline)
+            let deadline = min(batcher.nextDeadline ?? .max, progressDeadline, adding(lastHeard, failureTimeout, 1), crashDeadline)
             if let due = received.nextDue {
-                let now = monotonicNanos()
                 // A run that ends normally closes the channel only once the backup has received
                 // (and acknowledged) the whole log; an entry still in flight then means the run
                 // was cut short (the watchdog, a failed primary), and waiting for it is pointless.
@@ -59,12 +74,12 @@ final class LiveLogSource: LogSource {
                     throw ReplicationError("the channel closed with entries still in flight (the next due in \(ChannelProfile.compact(nanos: due - now)))")
                 }
                 // In steps of at most 10 ms, so that a closed channel is noticed.
-                waitUntil(min(due, deadline ?? .max, now + 10_000_000))
+                waitUntil(min(due, deadline, now + 10_000_000))
             } else if log.isClosed {
                 _ = try receive()
                 return try takeScanned()
             } else {
-                log.waitForMore(until: deadline)
+                log.waitForMore(until: deadline == .max ? nil : deadline)
             }
         }
     }
@@ -74,12 +89,6 @@ final class LiveLogSource: LogSource {
         guard let entry = try log.peekScanned() else { return nil }
         current = entry.header.seq
         return entry
-    }
-
-    private func earliest(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
-        guard let a else { return b }
-        guard let b else { return a }
-        return min(a, b)
     }
 
     func consume() {
@@ -97,12 +106,19 @@ final class LiveLogSource: LogSource {
     private func receive() throws -> DrainResult {
         var now: UInt64?
         var ackUpTo: UInt64?
-        let result = try log.scanEncoded { entry, encoded in
+        var delay: UInt64 = 0
+        if let linkFaults {
+            let t = monotonicNanos()
+            now = t
+            delay = linkFaults.linkDelay(at: t)
+        }
+        let result = try log.scanEncoded(delay: delay) { entry, encoded in
             recorder?.append(encoded: UnsafeRawBufferPointer(rebasing: encoded[0 ..< LogEntryCodec.encodedSize(payloadLength: entry.payload.count)]))
             let t = now ?? monotonicNanos()
             now = t
             if let seq = batcher.received(seq: entry.header.seq, flags: entry.header.flags, now: t) { ackUpTo = seq }
         }
+        if result.count > 0, let now { lastHeard = now }
         if ackUpTo == nil, batcher.nextDeadline != nil { ackUpTo = batcher.timerFired(now: now ?? monotonicNanos()) }
         if let seq = ackUpTo { send(Acknowledgement(received: seq, executed: executed)) }
         return result
@@ -119,4 +135,21 @@ final class LiveLogSource: LogSource {
         reportedExecuted = ack.executed
         lastReport = monotonicNanos()
     }
+}
+
+/// The backup heard nothing from its primary (no entry, no heartbeat) for the failure timeout.
+struct PrimarySilent: Error {
+    let lastHeard: UInt64
+    let detectedAt: UInt64
+}
+
+/// The backup's injected crash is due while it waits for the log.
+struct CrashDue: Error {}
+
+/// `a + b + c`, saturating at `.max` (for deadlines that may be "never").
+@inline(__always)
+func adding(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0) -> UInt64 {
+    let (ab, o1) = a.addingReportingOverflow(b)
+    let (abc, o2) = ab.addingReportingOverflow(c)
+    return o1 || o2 ? .max : abc
 }

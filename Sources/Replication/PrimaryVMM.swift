@@ -19,22 +19,44 @@ import Topology
 /// primary sees an ACK, between slices and while the guest idles.
 final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     let options: ReplicationOptions
+    let context: RunContext<Client>
     unowned let machine: Machine
-    let log: LogSender?
-    let acks: AckReceiver?
-    var client: Client
+    let side: Side
+    /// The epoch this side owns (or, before a claim, the latest it knows of) and its owner.
+    private(set) var epoch: UInt64
+    private var epochOwner: Side
+    /// The link to the backup, until it fails: then the primary goes on alone.
+    private(set) var log: LogSender?
+    private(set) var acks: AckReceiver?
+    /// The link it started with, for its counters after it went on alone.
+    let sender: LogSender?
     let outputs: OutputRule
     private var timer = TimerDevice()
     private var random: SplitMix64
     private let requestBuffer: UnsafeMutableRawBufferPointer
-    private var nextSeq: UInt64 = 1
-    private(set) var lastSeq: UInt64 = 0
-    private var lastStamped: UInt64 = 0
+    private var nextSeq: UInt64
+    private(set) var lastSeq: UInt64
+    private var lastStamped: UInt64
     /// When entries were published, for the backup's lag.
     private let published = FlushHistory()
     private(set) var acknowledged: UInt64 = 0
     /// The backup's replay position from the latest ACK.
     private var acknowledgedExecuted: UInt64 = 0
+    /// When the network may next have a request for this side (0: ask at the next chance).
+    private var requestDue: UInt64 = 0
+
+    // Failure detection.
+    /// When the last ACK (or the link's creation) arrived, and when the log was last flushed.
+    private var lastHeard: UInt64
+    private var lastFlushed: UInt64
+    /// While the arbiter cannot be reached: when to try again.
+    private var nextClaimAt: UInt64 = 0
+    private let crash: CrashPoint?
+    private(set) var events: [RoleEvent] = []
+    /// Outputs released so far (numbered from `outputBase + 1`), and the last number logged.
+    private var released: UInt64
+    private var loggedReleased: UInt64
+    private(set) var logRate: LogRateRecorder
 
     let start: UInt64
     let measureFrom: UInt64
@@ -52,18 +74,41 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     var totalInstructions: UInt64 { (0..<machine.vcpuCount).reduce(0) { $0 + machine.instructionCount(vcpu: $1) } }
     var timerTicks: Int { timer.ticks }
 
-    init(options: ReplicationOptions, machine: Machine, channel: LogChannel?, client: Client) {
+    /// - Parameters:
+    ///   - channel: the link to a backup (nil: fault tolerance off, or a new primary alone).
+    ///   - firstSeq: the seq of the first entry it logs (a new primary continues the old log's).
+    ///   - outputBase: outputs the guest produced before this primary took over.
+    init(context: RunContext<Client>, machine: Machine, channel: LogChannel?, side: Side = .a, epoch: UInt64 = 1,
+         firstSeq: UInt64 = 1, outputBase: UInt64 = 0) {
+        let options = context.options
         self.options = options
+        self.context = context
         self.machine = machine
+        self.side = side
+        self.epoch = epoch
+        epochOwner = side
         log = channel?.primary.log
         acks = channel?.primary.acks
-        self.client = client
+        sender = log
         outputs = OutputRule(tracing: options.traceOutputs, early: options.sabotage.releaseOneEntryEarly ? 1 : 0)
-        random = SplitMix64(seed: options.seed)
+        random = SplitMix64(seed: options.seed ^ UInt64(side.rawValue) << 32)
         requestBuffer = .allocate(byteCount: 64 << 10, alignment: 64)
-        start = monotonicNanos()
-        measureFrom = start + options.warmupNanos
-        endAt = start + options.durationNanos
+        nextSeq = firstSeq
+        lastSeq = firstSeq - 1
+        lastStamped = firstSeq - 1
+        released = outputBase
+        loggedReleased = outputBase
+        stats.outputs = Int(outputBase)
+        crash = CrashPoint(context.faults, side: side)
+        start = context.start
+        measureFrom = context.measureFrom
+        endAt = context.endAt
+        logRate = LogRateRecorder(start: context.start, durationNanos: options.durationNanos)
+        let now = monotonicNanos()
+        lastHeard = now
+        lastFlushed = now
+        events.reserveCapacity(64)
+        checkClock(now)
     }
 
     deinit {
@@ -84,9 +129,13 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             var line = Interrupt.timer.rawValue
             try withUnsafeBytes(of: &line) { try append(.interrupt, vcpu: vcpu, count: count, payload: $0) }
         }
-        guard let buffer = machine.devices.dmaBuffer, buffer.vcpu == vcpu,
-              let due = client.nextIntendedTime, due <= now else { return }
-        let length = client.sendNext(into: requestBuffer, now: now)
+        guard let buffer = machine.devices.dmaBuffer, buffer.vcpu == vcpu, now >= requestDue else { return }
+        let taken = context.network.takeRequest(for: side, epoch: epoch, into: requestBuffer, now: now)
+        guard case .taken(let length, _) = taken else {
+            if case .notYet(let due) = taken { requestDue = min(due ?? .max, now + Self.ownershipRecheck) }
+            return
+        }
+        requestDue = 0
         let request = UnsafeRawBufferPointer(rebasing: requestBuffer[..<length])
         guard machine.deliverDMA(request) == .delivered(vcpu: vcpu) else {
             throw ReplicationError("a \(length)-byte request does not fit the guest's \(buffer.length)-byte receive buffer")
@@ -95,29 +144,45 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         stats.requestsSent += 1
     }
 
-    func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) -> UInt64 {
+    /// How often a side that got no request asks the network again at most 1 ms later, so
+    /// that a change of owner or a re-send is noticed.
+    static var ownershipRecheck: UInt64 { 1_000_000 }
+
+    func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64 {
         let now = monotonicNanos()
         checkClock(now)
         if finished { return count }
-        serviceAcks(now)
-        var until = quantumEnd.littleEndian
+        var end = quantumEnd
+        if let crash {
+            // Crashes strike here, before the slice's entries are flushed: those are lost.
+            let total = totalInstructions
+            if now >= crash.deadline || total >= crash.instructions { throw strike(crash, now: now) }
+            if crash.instructions != .max { end = min(end, count + (crash.instructions - total)) }
+        }
+        if let faults = context.faults { faults.noteProgress(instructions: totalInstructions, now: now) }
+        try serviceAcks(now)
+        guard let log else { return end }
+        if !log.hasRoom(quarter: true) { try waitForRoom(log) }
         do {
-            try withUnsafeBytes(of: &until) { try append(.scheduling, vcpu: vcpu, count: count, payload: $0) }
+            if released > loggedReleased {
+                try append(.outputsReleased, vcpu: vcpu, count: count, value: released)
+                loggedReleased = released
+            }
+            try append(.scheduling, vcpu: vcpu, count: count, value: end)
         } catch {
             // The backup closed the channel (it diverged or failed): the run ends here.
             finished = true
             return count
         }
         flush(now)
-        return quantumEnd
+        return end
     }
 
     func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64 {
         let isClock: Bool
         if case .clockRead = exit { isClock = true } else { isClock = false }
         let value = isClock ? monotonicNanos() : random.next()
-        var little = value.littleEndian
-        try withUnsafeBytes(of: &little) { try append(isClock ? .clockRead : .randomRead, vcpu: vcpu, count: count, payload: $0) }
+        try append(isClock ? .clockRead : .randomRead, vcpu: vcpu, count: count, value: value)
         return value
     }
 
@@ -125,7 +190,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         stats.outputs += 1
         let now = monotonicNanos()
         guard let log else {
-            client.receive(bytes, now: now)
+            released += 1
+            context.network.deliver(bytes, from: side, epoch: epoch, now: now)
             return
         }
         var marker = (UInt64(stats.outputs).littleEndian, outputHash(bytes).littleEndian)
@@ -133,18 +199,24 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         flush(now)
         let tag = lastSeq
         if options.sabotage.releaseOnHold, outputs.hold(bytes, tag: tag) {
-            outputs.release(upTo: .max) { client.receive($0, now: now) }
+            releaseHeld(upTo: .max, now: now)
             return
         }
         if !outputs.hold(bytes, tag: tag) {
             // No room to hold it: the primary waits for ACKs (counted as a stall).
             let stalled = monotonicNanos()
-            while !outputs.hold(bytes, tag: tag) {
+            while self.log != nil, !outputs.hold(bytes, tag: tag) {
                 if log.isClosed { throw ReplicationError("the backup stopped acknowledging with \(outputs.heldCount) outputs held") }
                 cpuRelax()
-                serviceAcks(monotonicNanos())
+                try serviceAcks(monotonicNanos())
             }
             stats.outputStallNanos += monotonicNanos() - stalled
+            // The backup failed meanwhile and this side went on alone: the output leaves now.
+            if self.log == nil {
+                released += 1
+                context.network.deliver(bytes, from: side, epoch: epoch, now: monotonicNanos())
+                return
+            }
         }
         if measuring { heldOutputs.record(UInt64(outputs.heldCount)) }
     }
@@ -155,20 +227,24 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             let now = monotonicNanos()
             checkClock(now)
             if finished { return false }
-            serviceAcks(now)
+            if let crash, now >= crash.deadline { throw strike(crash, now: now) }
+            try serviceAcks(now)
+            try heartbeatIfQuiet(now)
             let wantsRequest = machine.devices.dmaBuffer != nil
-            let nextRequest = wantsRequest ? client.nextIntendedTime : nil
+            let nextRequest = wantsRequest ? context.network.nextRequestTime(for: side, epoch: epoch).map { min($0, now + Self.ownershipRecheck) } ?? now + Self.ownershipRecheck : nil
             let nextTick = timer.deadline(machine, now: now)
             if let t = nextRequest, t <= now { return true }
             if let t = nextTick, t <= now { return true }
-            guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 else { return false }
-            let deadline = min(nextRequest ?? .max, nextTick ?? .max, endAt)
+            guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 || log != nil else { return false }
+            var deadline = min(nextRequest ?? .max, nextTick ?? .max, endAt, crash?.deadline ?? .max)
+            if log != nil { deadline = min(deadline, lastFlushed + options.heartbeat, lastHeard + options.failureTimeout + 1) }
             if outputs.heldCount > 0, let acks {
                 // ACKs may come at any moment: poll for them until the next event is due.
                 let pollUntil = min(deadline, now + 20_000)
                 while monotonicNanos() < pollUntil {
-                    if let ack = poll(acks) {
-                        note(ack, now: monotonicNanos())
+                    let t = monotonicNanos()
+                    if let ack = poll(acks, now: t) {
+                        note(ack, now: t)
                         break
                     }
                     cpuRelax()
@@ -189,47 +265,135 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         nextSeq += 1
     }
 
+    @inline(__always)
+    private func append(_ kind: LogEntryKind, vcpu: Int, count: UInt64, flags: LogEntryFlags = [], value: UInt64) throws(ChannelError) {
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { bytes throws(ChannelError) in try append(kind, vcpu: vcpu, count: count, flags: flags, payload: bytes) }
+    }
+
     /// Publishes what was logged and notes when, for the lag measurement.
     private func flush(_ now: UInt64) {
         guard let log, lastStamped < lastSeq else { return }
         log.flush()
         published.record(lastSeq: lastSeq, at: now)
         lastStamped = lastSeq
+        lastFlushed = now
+        logRate.record(total: log.bytesSent, at: now)
+    }
+
+    /// The log ring is three quarters full: waits for room here, where a backup that has failed
+    /// meanwhile is still detected, rather than inside the ring, where it would not be. (A slice
+    /// that fills the ring by itself still waits inside it: the watchdog ends such a run.)
+    private func waitForRoom(_ log: LogSender) throws {
+        let started = monotonicNanos()
+        // What this slice logged must become visible, or the backup could never free the room.
+        flush(started)
+        defer { stats.ringWaitNanos += monotonicNanos() - started }
+        while self.log != nil, !log.hasRoom(quarter: true), !log.isClosed {
+            sleepNanos(20_000)
+            let t = monotonicNanos()
+            checkClock(t)
+            try serviceAcks(t)
+        }
+    }
+
+    /// A primary that has logged nothing for a heartbeat period logs a heartbeat, so that its
+    /// backup can tell it from a dead one.
+    private func heartbeatIfQuiet(_ now: UInt64) throws {
+        guard log != nil, now >= lastFlushed + options.heartbeat else { return }
+        if released > loggedReleased {
+            try append(.outputsReleased, vcpu: 0, count: machine.instructionCount(vcpu: 0), value: released)
+            loggedReleased = released
+        }
+        try append(.heartbeat, vcpu: 0, count: machine.instructionCount(vcpu: 0), value: now)
+        flush(now)
     }
 
     /// Takes the ACKs that are due, counting those that arrive inside the measurement window.
     @inline(__always)
-    private func poll(_ acks: AckReceiver) -> Acknowledgement? {
-        guard measuring, !finished else { return acks.poll() }
+    private func poll(_ acks: AckReceiver, now: UInt64) -> Acknowledgement? {
+        let delay = context.linkFaults?.linkDelay(at: now) ?? 0
         var arrived = 0
-        let ack = acks.poll(counting: &arrived)
-        stats.acksInWindow += arrived
+        let ack = acks.poll(counting: &arrived, delay: delay)
+        if measuring, !finished { stats.acksInWindow += arrived }
+        if arrived > 0 {
+            lastHeard = now
+            nextClaimAt = 0
+        }
         return ack
     }
 
     /// Takes any ACKs that have arrived: releases covered outputs, samples the backup's lag, and
-    /// slows the primary while the lag exceeds its bound.
-    private func serviceAcks(_ now: UInt64) {
-        guard let acks, let ack = poll(acks) else { return }
+    /// slows the primary while the lag exceeds its bound. Declares the backup failed after the
+    /// failure timeout without a word from it.
+    private func serviceAcks(_ now: UInt64) throws {
+        guard let acks else { return }
+        guard let ack = poll(acks, now: now) else {
+            try checkBackup(now)
+            return
+        }
         note(ack, now: now)
         guard currentLag > options.lagBoundNanos else { return }
         let throttled = monotonicNanos()
-        while currentLag > options.lagBoundNanos / 2, !finished {
+        while currentLag > options.lagBoundNanos / 2, !finished, self.log != nil {
             sleepNanos(50_000)
             let t = monotonicNanos()
             checkClock(t)
-            if let ack = poll(acks) { note(ack, now: t) } else { currentLag = lag(executed: acknowledgedExecuted, now: t) }
+            try heartbeatIfQuiet(t)
+            if let ack = poll(acks, now: t) { note(ack, now: t) } else {
+                currentLag = lag(executed: acknowledgedExecuted, now: t)
+                try checkBackup(t)
+            }
         }
         stats.throttleNanos += monotonicNanos() - throttled
     }
 
     private func note(_ ack: Acknowledgement, now: UInt64) {
         acknowledged = max(acknowledged, ack.received + (options.sabotage.bumpAcknowledged ? 1 : 0))
-        outputs.release(upTo: acknowledged) { client.receive($0, now: now) }
+        releaseHeld(upTo: acknowledged, now: now)
         guard ack.executed > 0 else { return }
         acknowledgedExecuted = ack.executed
         currentLag = lag(executed: ack.executed, now: now)
         if measuring { backupLagMicros.record(currentLag / 1_000) }
+    }
+
+    private func releaseHeld(upTo tag: UInt64, now: UInt64) {
+        let network = context.network, side = side, epoch = epoch
+        released += UInt64(outputs.release(upTo: tag) { network.deliver($0, from: side, epoch: epoch, now: now) })
+    }
+
+    /// After the failure timeout without an ACK the backup is declared failed: the primary asks
+    /// the arbiter before it releases anything without ACKs. Won: it goes on alone. Lost (the
+    /// backup took over): it halts. Unreachable: it holds its outputs and asks again a heartbeat
+    /// later.
+    private func checkBackup(_ now: UInt64) throws {
+        guard log != nil, now > lastHeard + options.failureTimeout, now >= nextClaimAt else { return }
+        if nextClaimAt == 0 { events.append(RoleEvent(side: side, kind: .detected, at: now, epoch: epoch, lastHeard: lastHeard)) }
+        switch context.arbiter.claim(by: side, from: epoch, owner: epochOwner) {
+        case .won(let won):
+            let t = monotonicNanos()
+            epoch = won
+            epochOwner = side
+            context.network.claim(by: side, epoch: won)
+            events.append(RoleEvent(side: side, kind: .live, at: t, epoch: won))
+            log = nil
+            acks = nil
+            releaseHeld(upTo: .max, now: t)
+        case .lost(let current, _):
+            let t = monotonicNanos()
+            events.append(RoleEvent(side: side, kind: .halted, at: t, epoch: current))
+            throw SideStopped(reason: .halted, at: t)
+        case .unreachable:
+            let t = monotonicNanos()
+            events.append(RoleEvent(side: side, kind: .arbiterUnreachable, at: t, epoch: epoch))
+            nextClaimAt = t + options.heartbeat
+        }
+    }
+
+    private func strike(_ crash: CrashPoint, now: UInt64) -> SideStopped {
+        context.faults?.struck(crash.index, at: now)
+        events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch))
+        return SideStopped(reason: .crashed, at: now)
     }
 
     /// The backup's lag: how long the oldest entry it has not yet replayed has been published,
@@ -244,34 +408,39 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private func checkClock(_ now: UInt64) {
         if !measuring, now >= measureFrom {
             measuring = true
-            client.startMeasuring(now: now)
+            context.network.startMeasuring(now: now)
             stats.windowStart = now
             instructionsAtWindowStart = totalInstructions
             stats.entriesAtWindowStart = lastSeq
-            stats.bytesAtWindowStart = log?.bytesSent ?? 0
-            stats.stallAtWindowStart = log?.stalls.nanos ?? 0
+            stats.bytesAtWindowStart = sender?.bytesSent ?? 0
+            stats.stallAtWindowStart = sender?.stalls.nanos ?? 0
             stats.throttleAtWindowStart = stats.throttleNanos
             stats.outputStallAtWindowStart = stats.outputStallNanos
+            stats.ringWaitAtWindowStart = stats.ringWaitNanos
         }
         if now >= endAt, !finished {
             finished = true
-            client.stopMeasuring(now: now)
+            context.network.stopMeasuring(now: now)
         }
     }
 
     /// After the last slice: publishes the end-of-log entry (with `finalStateHash`, which the
     /// backup's final state must match), which the backup acknowledges at once, then waits (up to
-    /// `timeout`) for the ACK covering everything, releasing the outputs it covers.
-    func drain(finalStateHash: UInt64, timeout: UInt64) {
+    /// `timeout`) for the ACK covering everything, releasing the outputs it covers. A backup that
+    /// fails meanwhile is handled as during the run (the arbiter, then alone or halted).
+    func drain(finalStateHash: UInt64, timeout: UInt64) throws {
         guard let log, let acks else { return }
         var now = monotonicNanos()
-        var hash = finalStateHash.littleEndian
-        try? withUnsafeBytes(of: &hash) { try append(.endOfLog, vcpu: 0, count: totalInstructions, flags: .acknowledgeNow, payload: $0) }
+        // A closed channel means the backup stopped (it diverged or failed) and said so.
+        do { try append(.endOfLog, vcpu: 0, count: totalInstructions, flags: .acknowledgeNow, value: finalStateHash) } catch { return }
         flush(now)
         let deadline = now + timeout
         // A closed channel means the backup stopped (it diverged or failed): no ACK will come.
-        while acknowledged < lastSeq, now < deadline, !log.isClosed {
-            if let ack = poll(acks) { note(ack, now: now) } else { cpuRelax() }
+        while self.log != nil, acknowledged < lastSeq, now < deadline, !log.isClosed {
+            if let ack = poll(acks, now: now) { note(ack, now: now) } else {
+                try checkBackup(now)
+                cpuRelax()
+            }
             now = monotonicNanos()
         }
     }
@@ -285,6 +454,9 @@ struct PrimaryStats {
     var acksInWindow = 0
     var throttleNanos: UInt64 = 0
     var outputStallNanos: UInt64 = 0
+    /// Waiting for a quarter of the log ring to free up, between slices.
+    var ringWaitNanos: UInt64 = 0
+    var ringWaitAtWindowStart: UInt64 = 0
     var windowStart: UInt64 = 0
     var entriesAtWindowStart: UInt64 = 0
     var bytesAtWindowStart: UInt64 = 0

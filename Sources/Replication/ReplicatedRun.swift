@@ -49,6 +49,8 @@ public struct ReplicationReport: Sendable {
     public var recordedLog: [LogEntry]?
     /// The trace file the backup recorded the log to, if it did.
     public var logTrace: String?
+    /// Failure detection, failover and what the clients saw of it (FT on only).
+    public var failover: FailoverReport?
 
     public var windowSeconds: Double { Double(windowNanos) / 1e9 }
 
@@ -63,8 +65,9 @@ public struct ReplicationReport: Sendable {
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
 }
 
-/// Runs one scenario: the primary on `options.primaryCPU`, the backup on `options.backupCPU`
-/// (fault tolerance on), the client inside the primary's device emulation.
+/// Runs one scenario: side A, the primary, on `options.primaryCPU`; side B, its backup, on
+/// `options.backupCPU` (fault tolerance on); the clients behind a `ClientNetwork` that both sides
+/// share, driven by whichever side is live. Faults in `options.faults` are injected on the way.
 public enum ReplicatedRun {
     /// `recordLog` keeps every entry the backup replayed in memory (for tests); `trace` streams
     /// every entry the backup receives to a trace file, which the run finishes (a failure to
@@ -79,51 +82,31 @@ public enum ReplicatedRun {
             ? LogChannel(profile: options.profile, capacity: options.logCapacity, node: node, wait: options.wait, seed: options.seed)
             : nil
         let results = Results(
-            client: client,
             primary: try Machine(program: program, vcpus: vcpus, memorySize: memory),
             backup: options.faultTolerance ? try Machine(program: program, vcpus: vcpus, memorySize: memory) : nil)
+        let context = RunContext(options: options, client: client)
 
         let backup = channel.map { channel in
             PinnedThread(cpu: options.backupCPU) {
-                let backupMachine = results.backupMachine!
-                let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace)
-                let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
-                let inner: LogSource = sabotaged ?? source
-                let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
-                let replayed: LogSource = tapped ?? inner
-                defer { results.sabotagedSeq = sabotaged?.applied }
-                results.backupCPUs = allowedCPUs()
-                var finalHash: UInt64?
-                do {
-                    try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
-                    let outcome = try Replay.run(machine: backupMachine, source: replayed, quantum: options.quantum,
-                                                 checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
-                    results.backupReplayed = outcome.entriesReplayed
-                    results.backupOutputs = outcome.outputsChecked
-                    finalHash = outcome.stateHash
-                } catch let divergence as Divergence {
-                    results.divergence = divergence
-                    channel.close()
-                } catch {
-                    results.backupFailure = "backup: \(error)"
-                    channel.close()
-                }
-                results.backupHash = finalHash ?? backupMachine.stateHash()
-                results.acksSent = source.acks.acksSent
-                results.ackDeliveries = source.sentAcks
-                results.recorded = tapped?.entries
-                do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
+                runBackup(channel: channel, context: context, results: results, recordLog: recordLog, trace: trace, drainTimeout: drainTimeout)
             }
         }
-
         let primary = PinnedThread(cpu: options.primaryCPU) {
             let primaryMachine = results.primaryMachine
-            var driver = PrimaryDriver(options: options, machine: primaryMachine, channel: channel, client: results.client)
+            var driver = PrimaryDriver(context: context, machine: primaryMachine, channel: channel)
             results.primaryCPUs = allowedCPUs()
             var summary: RunSummary?
+            defer {
+                results.eventsA = driver.events
+                if driver.measuring { results.instructionsAtWindowStartA = driver.instructionsAtWindowStart }
+            }
             do {
                 try checkPinned("primary", to: options.primaryCPU, allowed: results.primaryCPUs)
                 summary = try primaryMachine.drive(&driver, quantum: options.quantum)
+            } catch is SideStopped {
+                // Crashed or halted: nothing of this side runs any more (no drain, no close).
+                results.logRateA = driver.logRate.bytes
+                return
             } catch {
                 results.primaryFailure = "primary: \(error)"
             }
@@ -131,12 +114,21 @@ public enum ReplicatedRun {
             results.primaryHash = summary?.stateHash ?? primaryMachine.stateHash()
             // A primary that failed logs no end-of-log entry: its log is cut short, as the
             // backup then reports.
-            if results.primaryFailure == nil { driver.drain(finalStateHash: results.primaryHash, timeout: drainTimeout) }
-            channel?.close()
-            driver.client.stopMeasuring(now: end)
-            driver.client.chargeUnanswered(now: monotonicNanos())
+            if results.primaryFailure == nil {
+                do { try driver.drain(finalStateHash: results.primaryHash, timeout: drainTimeout) } catch is SideStopped {
+                    results.logRateA = driver.logRate.bytes
+                    return
+                } catch {
+                    results.primaryFailure = "primary: \(error)"
+                }
+            }
+            // A primary that went on alone has cut its backup off: it closes nothing, and the
+            // backup, hearing nothing, asks the arbiter and halts.
+            if driver.log != nil { channel?.close() }
+            context.network.stopMeasuring(now: end)
+            results.logRateA = driver.logRate.bytes
             results.report = driver.report(end: end)
-            results.client = driver.client
+            results.survivor = .a
         }
         // A channel that cannot carry the log (a link far too slow for the workload) would keep
         // the primary waiting for ring space, and the backup for entries, without end; past the
@@ -157,9 +149,25 @@ public enum ReplicatedRun {
         finished.signal()
         watchdog?.join()
 
-        var report = results.report!
-        report.primaryStateHash = results.primaryHash
-        report.backupStateHash = results.backupHash
+        let network = context.network
+        network.chargeUnanswered(now: monotonicNanos())
+        // The survivor's report; a side that went live after a failover reports over the whole
+        // window, the guest's instructions counted from the window's start on side A.
+        var report: ReplicationReport
+        if results.survivor == .b, var live = results.reportB {
+            if let windowStartA = results.instructionsAtWindowStartA {
+                live.primaryInstructions = results.finalInstructionsB - windowStartA
+            }
+            live.windowNanos = max(1, results.endB > context.measureFrom ? results.endB - context.measureFrom : 1)
+            live.endedDuringWarmup = results.endB < context.measureFrom
+            report = live
+        } else if let a = results.report {
+            report = a
+        } else {
+            report = .failed("no side survived: \(results.primaryFailure ?? results.backupFailure ?? "both stopped")", faultTolerance: options.faultTolerance)
+        }
+        report.primaryStateHash = results.survivor == .b ? results.backupHash ?? 0 : results.primaryHash
+        report.backupStateHash = results.survivor == .b ? nil : results.backupHash
         report.backupEntriesReplayed = results.backupReplayed
         report.backupOutputsChecked = results.backupOutputs
         report.acksSent = results.acksSent
@@ -170,12 +178,89 @@ public enum ReplicatedRun {
         report.recordedLog = results.recorded
         report.logTrace = options.faultTolerance ? trace?.path : nil
         report.divergence = results.divergence
+        if options.faultTolerance {
+            let timeline = network.timeline
+            timeline.addLogBytes(results.logRateA)
+            let end = max(results.endB, monotonicNanos() - 1)
+            report.failover = FailoverReport(
+                faults: options.faults, faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
+                runStart: context.start, events: (results.eventsA + results.eventsB).sorted { $0.at < $1.at },
+                survivor: results.survivor, finalEpoch: context.arbiter.current.epoch, goLiveStateHash: results.goLiveHash,
+                goLiveEntries: results.goLiveEntries, epochsWithTwoOwners: network.epochsWithTwoOwners,
+                staleReplies: network.staleReplies,
+                outputsLost: results.survivor.map { network.outputsMissingFromHistory(of: $0) } ?? 0,
+                requestsUnanswered: network.unanswered(sentBefore: end - min(end, options.clientRetry + 10_000_000)),
+                duplicatesDropped: network.duplicatesDropped, retransmissions: network.retransmissions,
+                outputsResent: results.resent, gaps: network.gaps, heartbeatNanos: options.heartbeat,
+                failureTimeoutNanos: options.failureTimeout, timeline: timeline)
+        }
         // After a divergence the backup closes the channel, so the primary's own failure (if
         // any) is only its consequence.
         report.failure = results.overran
             ?? (results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure)
-            ?? results.traceFailure
-        return (report, results.client)
+            ?? results.traceFailure ?? report.failure
+        return (report, network.finalClient)
+    }
+
+    /// Side B: replays the log, and fails over if the primary falls silent.
+    private static func runBackup<Client: ClientLoad>(
+        channel: LogChannel, context: RunContext<Client>, results: Results, recordLog: Bool, trace: TraceWriter?, drainTimeout: UInt64
+    ) {
+        let options = context.options
+        let backupMachine = results.backupMachine!
+        let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace,
+                                   heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
+                                   crashDeadline: CrashPoint(context.faults, side: .b)?.deadline ?? .max)
+        let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
+        let inner: LogSource = sabotaged ?? source
+        let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
+        let replayed: LogSource = tapped ?? inner
+        let backup = BackupDriver(source: replayed, checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
+        var replica = ReplicaDriver(context: context, machine: backupMachine, backup: backup, hashAtGoLive: recordLog)
+        defer {
+            results.sabotagedSeq = sabotaged?.applied
+            results.eventsB = replica.events
+            results.acksSent = source.acks.acksSent
+            results.ackDeliveries = source.sentAcks
+            results.recorded = tapped?.entries
+            results.backupReplayed = backup.entriesReplayed
+            results.backupOutputs = backup.outputsChecked
+            results.resent = replica.resent
+            do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
+        }
+        results.backupCPUs = allowedCPUs()
+        var finalHash: UInt64?
+        do {
+            try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
+            let summary = try backupMachine.drive(&replica, quantum: options.quantum)
+            finalHash = summary.stateHash
+            if let live = replica.primary {
+                let end = monotonicNanos()
+                context.network.stopMeasuring(now: end)
+                results.goLiveHash = replica.goLiveStateHash
+                results.goLiveEntries = replica.goLiveEntries
+                results.reportB = live.report(end: end)
+                results.endB = end
+                results.finalInstructionsB = summary.totalInstructions
+                results.survivor = .b
+            } else {
+                try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
+            }
+        } catch let stopped as SideStopped {
+            results.goLiveHash = replica.goLiveStateHash
+            results.goLiveEntries = replica.goLiveEntries
+            _ = stopped
+            return
+        } catch let divergence as Divergence {
+            results.divergence = divergence
+            channel.close()
+        } catch {
+            results.backupFailure = "backup: \(error)"
+            channel.close()
+        }
+        results.goLiveHash = replica.goLiveStateHash
+        results.goLiveEntries = replica.goLiveEntries
+        results.backupHash = finalHash ?? backupMachine.stateHash()
     }
 
     /// Throws unless the calling thread, asked to run on `cpu`, may run there only: a thread
@@ -187,15 +272,22 @@ public enum ReplicatedRun {
 
     /// State shared by the two threads and the caller; each field is written by one thread and
     /// read after `join`, which orders the accesses.
-    private final class Results<Client>: @unchecked Sendable {
-        var client: Client
+    private final class Results: @unchecked Sendable {
         let primaryMachine: Machine
         let backupMachine: Machine?
         var report: ReplicationReport?
+        var reportB: ReplicationReport?
+        var survivor: Side?
+        var endB: UInt64 = 0
+        var finalInstructionsB: UInt64 = 0
+        var instructionsAtWindowStartA: UInt64?
         var primaryHash: UInt64 = 0
         var backupHash: UInt64?
+        var goLiveHash: UInt64?
+        var goLiveEntries: UInt64?
         var backupReplayed: UInt64 = 0
         var backupOutputs = 0
+        var resent = 0
         var acksSent: UInt64 = 0
         var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
         var primaryCPUs: [Int] = []
@@ -206,11 +298,13 @@ public enum ReplicatedRun {
         var primaryFailure: String?
         var backupFailure: String?
         var traceFailure: String?
+        var eventsA: [RoleEvent] = []
+        var eventsB: [RoleEvent] = []
+        var logRateA: [UInt64] = []
         /// Set by the watchdog thread before it closes the channel; read after every join.
         var overran: String?
 
-        init(client: Client, primary: Machine, backup: Machine?) {
-            self.client = client
+        init(primary: Machine, backup: Machine?) {
             primaryMachine = primary
             backupMachine = backup
         }
@@ -242,15 +336,16 @@ extension PrimaryDriver {
     func report(end: UInt64) -> ReplicationReport {
         let windowStart = measuring ? stats.windowStart : start
         let window = end > windowStart ? end - windowStart : 1
-        let stalls = (log?.stalls.nanos ?? 0) - (measuring ? stats.stallAtWindowStart : 0)
+        let stalls = (sender?.stalls.nanos ?? 0) - (measuring ? stats.stallAtWindowStart : 0)
             + stats.throttleNanos - (measuring ? stats.throttleAtWindowStart : 0)
             + stats.outputStallNanos - (measuring ? stats.outputStallAtWindowStart : 0)
+            + stats.ringWaitNanos - (measuring ? stats.ringWaitAtWindowStart : 0)
         return ReplicationReport(
-            faultTolerance: log != nil, endedDuringWarmup: !measuring, windowNanos: window,
+            faultTolerance: options.faultTolerance, endedDuringWarmup: !measuring, windowNanos: window,
             primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
             requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
-            logBytes: (log?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
+            logBytes: (sender?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
             acksSent: 0, acksInWindow: stats.acksInWindow,
             heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,
             primaryStallFraction: Double(stalls) / Double(window),

@@ -31,22 +31,50 @@ public struct ReplicationOptions: Sendable {
     public var traceOutputs = false
     /// Test-only breakage of one mechanism, for negative controls (see `Sabotage`).
     public var sabotage = Sabotage()
+    /// Faults to inject (FT on only).
+    public var faults: [Fault] = []
+    /// Each side tells the other it is alive at least this often: the primary with a heartbeat
+    /// entry when it has logged nothing for this long, the backup with an ACK (nil: derived
+    /// from the profile, see `heartbeat`).
+    public var heartbeatNanos: UInt64?
+    /// A side that has heard nothing from the other for this long declares it failed (nil:
+    /// derived from the profile, see `failureTimeout`).
+    public var failureTimeoutNanos: UInt64?
+    /// The arbiter's test-and-set round trip.
+    public var arbiterLatencyNanos: UInt64 = 1_000_000
+    /// Clients send a request again when it has gone unanswered this long (nil: twice the
+    /// failure timeout).
+    public var clientRetryNanos: UInt64?
+
+    /// 10 ms (the paper's heartbeat period is of this order), or the channel's round trip if
+    /// longer, so that a heartbeat is never outrun by the link itself.
+    public var heartbeat: UInt64 { heartbeatNanos ?? max(10_000_000, profile.roundTripNanos) }
+    /// Five heartbeats plus a round trip: a side declares the other failed only after missing
+    /// several heartbeats, however slow the link.
+    public var failureTimeout: UInt64 { failureTimeoutNanos ?? 5 * heartbeat + profile.roundTripNanos }
+    public var clientRetry: UInt64 { clientRetryNanos ?? 2 * failureTimeout }
 
     public init() {}
 }
 
-/// The simulated clients, living inside the primary's device emulation (so that on a 2-core
-/// machine they need no third busy core): the primary asks for requests whose intended send
-/// time has come when the guest can take one, and hands the client every reply it releases.
+/// The simulated clients. Their requests and replies travel through a `ClientNetwork`, which
+/// outlives either side: the live side drives it (on a 2-core machine the clients need no third
+/// busy core), asking for requests whose intended send time has come when the guest can take
+/// one, and handing it every reply it releases.
 public protocol ClientLoad: SendableMetatype {
-    /// Intended send time of the next request, or nil if no request is waiting to be sent.
+    /// Intended send time of the next new request, or nil if none is waiting to be sent.
     var nextIntendedTime: UInt64? { get }
-    /// Writes the next request into `buffer` (its intended time has come; `now` is when it is
-    /// actually sent); returns its length.
-    mutating func sendNext(into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> Int
-    /// The primary released `reply` at `now`.
-    mutating func receive(_ reply: UnsafeRawBufferPointer, now: UInt64)
-    /// Measurements start now (the end of warm-up).
+    /// Writes the next new request into `buffer` (its intended time has come; `now` is when it
+    /// is actually sent); returns its length and its sequence number.
+    mutating func sendNext(into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> (length: Int, seq: UInt64)
+    /// Writes request `seq` (sent before) again into `buffer`, for a retransmission; returns its length.
+    func request(seq: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int
+    /// The request sequence number a reply answers (the transport's header), if it has one.
+    static func replySeq(_ reply: UnsafeRawBufferPointer) -> UInt64?
+    /// The application receives `reply` at `now`; returns its latency from the intended send
+    /// time if it was measured.
+    mutating func receive(_ reply: UnsafeRawBufferPointer, now: UInt64) -> UInt64?
+    /// Measurements start now (the end of warm-up); a second call does nothing.
     mutating func startMeasuring(now: UInt64)
     /// The measurement window ends now (the end of the run, before the final drain).
     mutating func stopMeasuring(now: UInt64)

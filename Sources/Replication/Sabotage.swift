@@ -24,6 +24,12 @@ public struct Sabotage: Sendable, Equatable {
     /// The backup does not make these checks of the live log (`.sequence`, `.endOfLog`,
     /// `.finalState`).
     public var skipChecks: LogChecks = []
+    /// The client network hands every reply to the application, duplicates included.
+    public var noClientDedup = false
+    /// Clients never send a request again, however long it goes unanswered.
+    public var noClientResend = false
+    /// The arbiter grants every claim (no test-and-set): both sides of a partition can go live.
+    public var arbiterAlwaysGrants = false
 
     public init() {}
 

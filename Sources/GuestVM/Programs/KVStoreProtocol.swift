@@ -18,10 +18,22 @@ public enum KVStoreProtocol {
     /// Encodes a request: seq, op, key, value, work rounds, reserved (little-endian u64 each).
     public static func request(seq: UInt64, op: Operation, key: UInt64, value: UInt64 = 0, work: UInt64 = 0) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: requestSize)
-        for (i, word) in [seq, op.rawValue, key, value, work].enumerated() {
-            for b in 0..<8 { bytes[i * 8 + b] = UInt8(truncatingIfNeeded: word >> (8 * b)) }
-        }
+        bytes.withUnsafeMutableBytes { _ = write(seq: seq, op: op, key: key, value: value, work: work, into: $0) }
         return bytes
+    }
+
+    /// Encodes a request into `buffer` (at least `requestSize` bytes) without allocating;
+    /// returns its length.
+    public static func write(seq: UInt64, op: Operation, key: UInt64, value: UInt64 = 0, work: UInt64 = 0,
+                             into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let words = (seq, op.rawValue, key, value, work, UInt64(0))
+        buffer.storeBytes(of: words.0.littleEndian, toByteOffset: 0, as: UInt64.self)
+        buffer.storeBytes(of: words.1.littleEndian, toByteOffset: 8, as: UInt64.self)
+        buffer.storeBytes(of: words.2.littleEndian, toByteOffset: 16, as: UInt64.self)
+        buffer.storeBytes(of: words.3.littleEndian, toByteOffset: 24, as: UInt64.self)
+        buffer.storeBytes(of: words.4.littleEndian, toByteOffset: 32, as: UInt64.self)
+        buffer.storeBytes(of: words.5.littleEndian, toByteOffset: 40, as: UInt64.self)
+        return requestSize
     }
 
     public struct Reply: Equatable, Sendable {
