@@ -176,7 +176,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
                 acceptedEpoch[slot] = UInt32(truncatingIfNeeded: epoch)
             }
             let latency = client.receive(reply, now: now)
-            if let last = lastAccepted, now - last >= Self.gapThreshold, gaps.count < gaps.capacity { gaps.append((last, now)) }
+            if let last = lastAccepted, now > last, now - last >= Self.gapThreshold, gaps.count < gaps.capacity { gaps.append((last, now)) }
             lastAccepted = max(lastAccepted ?? 0, now)
             timeline.reply(at: now, latency: latency, epoch: epoch)
         }

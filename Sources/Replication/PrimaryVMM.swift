@@ -227,7 +227,6 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             let now = monotonicNanos()
             checkClock(now)
             if finished { return false }
-            if let crash, now >= crash.deadline { throw strike(crash, now: now) }
             try serviceAcks(now)
             try heartbeatIfQuiet(now)
             let wantsRequest = machine.devices.dmaBuffer != nil
@@ -235,6 +234,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             let nextTick = timer.deadline(machine, now: now)
             if let t = nextRequest, t <= now { return true }
             if let t = nextTick, t <= now { return true }
+            // A crash lands between events: one due at the same instant is taken first, and
+            // lost with the slice that takes it.
+            if let crash, now >= crash.deadline { throw strike(crash, now: now) }
             guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 || log != nil else { return false }
             var deadline = min(nextRequest ?? .max, nextTick ?? .max, endAt, crash?.deadline ?? .max)
             if log != nil { deadline = min(deadline, lastFlushed + options.heartbeat, lastHeard + options.failureTimeout + 1) }
