@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "LogTraceTests", dependencies: ["LogTrace", "LogChannel"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
-        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "GuestVM", "LogTrace", "LogChannel"]),
+        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel"]),
         .executableTarget(
             name: "GuestVMBenchmarks",
             dependencies: [

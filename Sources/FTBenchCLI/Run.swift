@@ -90,7 +90,7 @@ struct Run: ParsableCommand {
     var recordLog: String?
 
     @Option(name: .customLong("fault"), help: ArgumentHelp(
-        "Inject a fault into every FT scenario (repeatable): primary-crash@T, backup-crash@T, partition@T+D, arbiter-partition@T+D:primary|backup, latency-spike@T+D:L, slow-backup@T+D:F. T is a time from the start of the run, warm-up included (1.5s, 300ms) or icount:N (when the guest has retired N instructions); D and L are durations, F a fraction in (0, 1]. Results gain faults.csv and timeline.csv rows (docs/FAILOVER.md).",
+        "Inject a fault into every FT scenario (repeatable): primary-crash@T, backup-crash@T, partition@T+D, arbiter-partition@T+D:primary|backup, latency-spike@T+D:L, slow-backup@T+D:F. T is a time from the start of the run, warm-up included (1.5s, 300ms), or icount:N (when the guest has retired N instructions), or a range (0.5s..1.5s, icount:N..M) from which each round draws a point; D and L are durations, F a fraction in (0, 1]. Results gain faults.csv and timeline.csv rows (docs/FAILOVER.md).",
         valueName: "spec"))
     var faultSpecs: [String] = []
 
@@ -149,7 +149,7 @@ struct Run: ParsableCommand {
         if !faults.isEmpty, ft == "off" { throw ValidationError("--fault needs fault tolerance: use --ft on or both (faults apply to FT scenarios)") }
         let runNanos = UInt64((warmup + duration) * 1e9)
         for fault in faults {
-            if case .elapsed(let t) = fault.at, t >= runNanos {
+            if let t = fault.at.latestElapsed, t >= runNanos {
                 throw ValidationError("--fault '\(fault)': time \(fault.at) is not before the run's end (--warmup plus --duration: \(Format.number(warmup + duration)) s)")
             }
         }

@@ -42,9 +42,8 @@ extension ResultSet {
     /// runs.csv's failover columns (empty with FT off).
     static func failoverFields(_ r: ScenarioResult) -> [String] {
         guard let f = r.report.failover else { return Array(repeating: "", count: 10) }
-        let o = r.scenario.options
         return [
-            o.faults.map(\.description).joined(separator: " "), Format.micros(f.heartbeatNanos), Format.micros(f.failureTimeoutNanos),
+            f.faults.map(\.description).joined(separator: " "), Format.micros(f.heartbeatNanos), Format.micros(f.failureTimeoutNanos),
             String(f.events.filter { $0.kind == .live }.count), String(f.finalEpoch),
             f.epochsWithTwoOwners.map(String.init).joined(separator: " "), String(f.outputsLost), String(f.requestsUnanswered),
             String(f.duplicatesDropped), String(f.retransmissions),

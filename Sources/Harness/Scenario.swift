@@ -118,7 +118,10 @@ public enum ScenarioRunner {
     /// Runs one scenario, recording its log if `recording` says where (FT on only); a failure
     /// (a guest fault, a program too large for its memory, a thread that could not be pinned, a
     /// trace that could not be written) is returned as a failed result, never thrown.
+    /// Fault times given as ranges are drawn here, from the seed and the round.
     public static func run(_ scenario: Scenario, round: Int = 0, recording: LogRecording? = nil) -> ScenarioResult {
+        var scenario = scenario
+        scenario.options.faults = Fault.draw(scenario.options.faults, seed: scenario.options.seed, round: round)
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
         let report: ReplicationReport, used: KVClient

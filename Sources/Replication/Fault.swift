@@ -1,4 +1,5 @@
 import LogChannel
+import Topology
 
 /// One side of a replicated pair. Side A starts as the primary, side B as its backup; after a
 /// failover the roles follow the arbiter, the names stay.
@@ -13,15 +14,59 @@ public enum Side: Int, Sendable, CustomStringConvertible {
 /// When a fault strikes: a time from the start of the run (warm-up included), or the moment the
 /// guest has retired an instruction count (on the side the fault concerns; windows count the
 /// live primary's instructions).
+///
+/// A range (`0.5s..1.5s`, `icount:100000..500000`) is a point drawn uniformly from it for each
+/// run (each round of `--repeat` draws again, from the seed and the round), so that one command
+/// sweeps random fault points reproducibly.
 public enum FaultTime: Equatable, Sendable, CustomStringConvertible {
     case elapsed(nanos: UInt64)
     case instructions(UInt64)
+    case randomElapsed(ClosedRange<UInt64>)
+    case randomInstructions(ClosedRange<UInt64>)
 
     public var description: String {
         switch self {
         case .elapsed(let n): ChannelProfile.compact(nanos: n)
         case .instructions(let n): "icount:\(n)"
+        case .randomElapsed(let r): "\(ChannelProfile.compact(nanos: r.lowerBound))..\(ChannelProfile.compact(nanos: r.upperBound))"
+        case .randomInstructions(let r): "icount:\(r.lowerBound)..\(r.upperBound)"
         }
+    }
+
+    /// A range's point drawn from `random` (whole milliseconds for times); a point as it is.
+    func drawn(_ random: inout SplitMix64) -> FaultTime {
+        switch self {
+        case .elapsed, .instructions: return self
+        case .randomElapsed(let r):
+            let steps = (r.upperBound - r.lowerBound) / 1_000_000
+            return .elapsed(nanos: r.lowerBound + (steps == 0 ? 0 : random.next() % (steps + 1)) * 1_000_000)
+        case .randomInstructions(let r):
+            return .instructions(r.lowerBound + random.next() % (r.upperBound - r.lowerBound + 1))
+        }
+    }
+
+    /// The latest time it can denote, for checks against the run's length.
+    public var latestElapsed: UInt64? {
+        switch self {
+        case .elapsed(let n): n
+        case .randomElapsed(let r): r.upperBound
+        case .instructions, .randomInstructions: nil
+        }
+    }
+
+    static func parse(_ text: Substring) -> FaultTime? {
+        let isCount = text.hasPrefix("icount:")
+        let parts = (isCount ? text.dropFirst(7) : text).split(separator: "..", omittingEmptySubsequences: false)
+        if isCount {
+            let counts = parts.compactMap { UInt64($0) }.filter { $0 > 0 }
+            guard counts.count == parts.count else { return nil }
+            if counts.count == 1 { return .instructions(counts[0]) }
+            return counts.count == 2 && counts[0] <= counts[1] ? .randomInstructions(counts[0]...counts[1]) : nil
+        }
+        let times = parts.compactMap { ChannelProfile.parseDuration(String($0)) }
+        guard times.count == parts.count else { return nil }
+        if times.count == 1 { return .elapsed(nanos: times[0]) }
+        return times.count == 2 && times[0] <= times[1] ? .randomElapsed(times[0]...times[1]) : nil
     }
 }
 
@@ -77,6 +122,23 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// With any time range replaced by a point drawn from `random`.
+    public func drawn(_ random: inout SplitMix64) -> Fault {
+        switch self {
+        case .crash(let side, let t): .crash(side, at: t.drawn(&random))
+        case .partition(let t, let d): .partition(at: t.drawn(&random), duration: d)
+        case .arbiterPartition(let t, let d, let side): .arbiterPartition(at: t.drawn(&random), duration: d, side: side)
+        case .latencySpike(let t, let d, let extra): .latencySpike(at: t.drawn(&random), duration: d, extra: extra)
+        case .slowBackup(let t, let d, let fraction): .slowBackup(at: t.drawn(&random), duration: d, fraction: fraction)
+        }
+    }
+
+    /// Draws every range in `faults` for round `round` of a run seeded with `seed`.
+    public static func draw(_ faults: [Fault], seed: UInt64, round: Int) -> [Fault] {
+        var random = SplitMix64(seed: seed ^ 0xFA_0175 ^ UInt64(round) &* 0x9E37_79B9_7F4A_7C15)
+        return faults.map { $0.drawn(&random) }
+    }
+
     /// Parses `KIND@T[+D][:ARG]`; the error names the part that is wrong.
     public static func parse(_ spec: String) throws(FaultSpecError) -> Fault {
         let fail = { (problem: String) in FaultSpecError("'\(spec)': \(problem)") }
@@ -97,15 +159,9 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
             durationText = rest[rest.index(after: plus)...]
             rest = rest[..<plus]
         }
-        let time: FaultTime
-        if rest.hasPrefix("icount:") {
-            guard let n = UInt64(rest.dropFirst(7)), n > 0 else { throw fail("time '\(rest)' is not icount:N with N a positive instruction count") }
-            time = .instructions(n)
-        } else {
-            guard let n = ChannelProfile.parseDuration(String(rest)) else {
-                throw fail("time '\(rest)' is not a duration such as 1.5s or 300ms, or icount:N")
-            }
-            time = .elapsed(nanos: n)
+        guard let time = FaultTime.parse(rest) else {
+            throw fail(rest.hasPrefix("icount:") ? "time '\(rest)' is not icount:N or icount:LOW..HIGH with positive instruction counts"
+                : "time '\(rest)' is not a duration such as 1.5s or 300ms, a range such as 0.5s..1.5s, or icount:N")
         }
         let windowed = kind != "primary-crash" && kind != "backup-crash"
         var duration: UInt64 = 0

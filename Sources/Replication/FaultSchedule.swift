@@ -22,7 +22,9 @@ public final class FaultSchedule: Sendable {
         let value = Atomic<UInt64>(FaultSchedule.unresolved)
     }
 
-    public init(_ faults: [Fault], runStart: UInt64) {
+    /// Ranges still in `faults` are drawn here (round 0 of `seed`).
+    public init(_ faults: [Fault], runStart: UInt64, seed: UInt64 = 1) {
+        let faults = Fault.draw(faults, seed: seed, round: 0)
         self.faults = faults
         self.runStart = runStart
         starts = faults.map { fault in
@@ -134,6 +136,8 @@ struct CrashPoint {
         case .instructions(let n):
             deadline = .max
             instructions = n
+        case .randomElapsed, .randomInstructions:
+            preconditionFailure("fault time ranges are drawn when the schedule is made")
         }
     }
 }

@@ -183,7 +183,7 @@ public enum ReplicatedRun {
             timeline.addLogBytes(results.logRateA)
             let end = max(results.endB, monotonicNanos() - 1)
             report.failover = FailoverReport(
-                faults: options.faults, faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
+                faults: context.faults?.faults ?? [], faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
                 runStart: context.start, events: (results.eventsA + results.eventsB).sorted { $0.at < $1.at },
                 survivor: results.survivor, finalEpoch: context.arbiter.current.epoch, goLiveStateHash: results.goLiveHash,
                 goLiveEntries: results.goLiveEntries, epochsWithTwoOwners: network.epochsWithTwoOwners,

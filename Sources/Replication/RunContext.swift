@@ -24,7 +24,7 @@ final class RunContext<Client: ClientLoad>: @unchecked Sendable {
         self.start = start
         measureFrom = start + options.warmupNanos
         endAt = start + options.durationNanos
-        let faults = options.faultTolerance && !options.faults.isEmpty ? FaultSchedule(options.faults, runStart: start) : nil
+        let faults = options.faultTolerance && !options.faults.isEmpty ? FaultSchedule(options.faults, runStart: start, seed: options.seed) : nil
         self.faults = faults
         linkFaults = faults?.hasLinkFaults == true ? faults : nil
         arbiter = Arbiter(latencyNanos: options.arbiterLatencyNanos, faults: faults, alwaysGrants: options.sabotage.arbiterAlwaysGrants)

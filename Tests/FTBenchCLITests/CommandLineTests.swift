@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 import GuestVM
 import LogChannel
 import LogTrace
@@ -216,6 +217,27 @@ struct CommandLineTests {
         #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
         #expect(meta?["complete"] as? Bool == true)
         #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
+    }
+
+    /// The README's failover example: a primary crash, detected, taken over, and reported in
+    /// faults.csv and timeline.csv.
+    @Test("run --fault crashes the primary; faults.csv and timeline.csv say what the clients saw")
+    func failover() throws {
+        let dir = Self.temporaryDirectory()
+        let result = try ftbench("run", "--workload", "kvstore", "--ft", "on", "--rate", "5000", "--duration", "0.7", "--warmup", "0.1",
+                                 "--repeat", "1", "--cpus", "none", "--no-calibration", "--heartbeat", "30ms", "--failure-timeout", "300ms",
+                                 "--fault", "primary-crash@300ms", "--output", dir, "--name", "crash")
+        #expect(result.status == 0, "\(result.stderr)")
+        let set = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("crash-") })
+        let faults = try String(contentsOfFile: "\(dir)/\(set)/faults.csv", encoding: .utf8).split(separator: "\n")
+        #expect(faults.count == 2, "\(faults)")
+        let row = faults.last.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let column = { (name: String) in ResultSet.faultsHeader.firstIndex(of: name).map { row[$0] } ?? "" }
+        #expect(column("kind") == "primary-crash" && column("new_owner") == "B" && column("epoch") == "2")
+        #expect(column("outputs_lost") == "0" && column("requests_unanswered") == "0" && column("duplicates_to_app") == "0")
+        #expect(Double(column("detection_ms")).map { $0 >= 300 - 30 - 1 } == true, "\(row)")
+        let timeline = try String(contentsOfFile: "\(dir)/\(set)/timeline.csv", encoding: .utf8).split(separator: "\n")
+        #expect(timeline.count > 70 && timeline.contains { $0.hasSuffix(",2") } && timeline.contains { $0.hasSuffix(",1") })
     }
 
     /// The README's trace workflow: record, list, replay; then a replay that diverges prints
