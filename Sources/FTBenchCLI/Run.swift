@@ -153,11 +153,13 @@ struct Run: ParsableCommand {
                 throw ValidationError("--fault '\(fault)': time \(fault.at) is not before the run's end (--warmup plus --duration: \(Format.number(warmup + duration)) s)")
             }
         }
-        var sides = Set<Side>()
+        var crashed: [Role] = []
         for fault in faults {
-            if case .crash(let side, _) = fault, !sides.insert(side).inserted {
-                throw ValidationError("--fault '\(fault)': one crash per side (a later crash of the new primary needs state transfer, which ftbench does not build yet)")
+            guard case .crash(let role, _) = fault else { continue }
+            if crashed.contains(role) {
+                throw ValidationError("--fault '\(fault)': one crash per role (a crash of the new primary needs a new backup, started by state transfer, which ftbench does not build yet)")
             }
+            crashed.append(role)
         }
     }
 

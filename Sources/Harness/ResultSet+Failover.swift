@@ -89,8 +89,7 @@ struct FaultRecord {
         for (i, fault) in f.faults.enumerated() {
             var record = FaultRecord(index: i, kind: fault.kind, spec: fault.description, injected: f.faultTimes[i])
             if let t = record.injected {
-                var crashed: Side?
-                if case .crash(let side, _) = fault { crashed = side }
+                let crashed = f.events.first { $0.kind == .crashed && $0.at == t }?.side
                 let until = fault.duration.map { t + $0 + 2 * f.failureTimeoutNanos } ?? .max
                 let mine = detections.filter { f.events[$0].at >= t && f.events[$0].at <= until && f.events[$0].side != crashed && !explained.contains($0) }
                 if let first = mine.first {

@@ -11,6 +11,12 @@ public enum Side: Int, Sendable, CustomStringConvertible {
     public var description: String { self == .a ? "A" : "B" }
 }
 
+/// A side's role when a fault strikes: a crash hits whichever side holds the role then.
+public enum Role: Sendable, Equatable {
+    case primary
+    case backup
+}
+
 /// When a fault strikes: a time from the start of the run (warm-up included), or the moment the
 /// guest has retired an instruction count (on the side the fault concerns; windows count the
 /// live primary's instructions).
@@ -72,10 +78,11 @@ public enum FaultTime: Equatable, Sendable, CustomStringConvertible {
 
 /// A fault to inject into a run (`ftbench run --fault SPEC`).
 public enum Fault: Equatable, Sendable, CustomStringConvertible {
-    /// The side stops at once, as a process that died: none of its code runs after the instant,
-    /// it closes nothing, what it appended but did not flush is lost, held outputs never leave.
-    /// A primary crash strikes at `at` exactly; a backup crash at its next slice boundary.
-    case crash(Side, at: FaultTime)
+    /// The side in `role` at the time stops at once, as a process that died: none of its code
+    /// runs after the instant, it closes nothing, what it appended but did not flush is lost,
+    /// held outputs never leave. A primary crash strikes at `at` exactly; a backup crash at its
+    /// next slice boundary or while it waits for the log.
+    case crash(Role, at: FaultTime)
     /// The logging channel delivers nothing, either way, for `duration` (what was sent arrives
     /// when it heals); both sides still reach the clients and the arbiter.
     case partition(at: FaultTime, duration: UInt64)
@@ -102,7 +109,7 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
 
     public var kind: String {
         switch self {
-        case .crash(let side, _): side == .a ? "primary-crash" : "backup-crash"
+        case .crash(let role, _): role == .primary ? "primary-crash" : "backup-crash"
         case .partition: "partition"
         case .arbiterPartition: "arbiter-partition"
         case .latencySpike: "latency-spike"
@@ -125,7 +132,7 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
     /// With any time range replaced by a point drawn from `random`.
     public func drawn(_ random: inout SplitMix64) -> Fault {
         switch self {
-        case .crash(let side, let t): .crash(side, at: t.drawn(&random))
+        case .crash(let role, let t): .crash(role, at: t.drawn(&random))
         case .partition(let t, let d): .partition(at: t.drawn(&random), duration: d)
         case .arbiterPartition(let t, let d, let side): .arbiterPartition(at: t.drawn(&random), duration: d, side: side)
         case .latencySpike(let t, let d, let extra): .latencySpike(at: t.drawn(&random), duration: d, extra: extra)
@@ -181,8 +188,8 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
             throw fail("\(kind) needs \(example) after the duration")
         }
         switch kind {
-        case "primary-crash": return .crash(.a, at: time)
-        case "backup-crash": return .crash(.b, at: time)
+        case "primary-crash": return .crash(.primary, at: time)
+        case "backup-crash": return .crash(.backup, at: time)
         case "partition": return .partition(at: time, duration: duration)
         case "arbiter-partition":
             guard let side = argument.flatMap({ $0 == "primary" ? Side.a : $0 == "backup" ? Side.b : nil }) else {

@@ -101,10 +101,10 @@ public final class FaultSchedule: Sendable {
         return speed
     }
 
-    /// The crash planned for `side`, if any: its index and time.
-    func crash(of side: Side) -> (index: Int, at: FaultTime)? {
+    /// The first crash planned for `role` that has not struck yet, if any: its index and time.
+    func crash(of role: Role) -> (index: Int, at: FaultTime)? {
         for (i, fault) in faults.enumerated() {
-            if case .crash(let s, let t) = fault, s == side { return (i, t) }
+            if case .crash(let r, let t) = fault, r == role, startedAt(i) == nil { return (i, t) }
         }
         return nil
     }
@@ -119,15 +119,15 @@ public final class FaultSchedule: Sendable {
     }
 }
 
-/// A side's planned crash, checked where the side's code could stop: thrown as `SideStopped` so
+/// The crash planned for the role a driver plays, checked where the side's code could stop: thrown as `SideStopped` so
 /// that nothing of the side runs after it.
 struct CrashPoint {
     let index: Int
     let deadline: UInt64
     let instructions: UInt64
 
-    init?(_ schedule: FaultSchedule?, side: Side) {
-        guard let schedule, let (index, at) = schedule.crash(of: side) else { return nil }
+    init?(_ schedule: FaultSchedule?, role: Role) {
+        guard let schedule, let (index, at) = schedule.crash(of: role) else { return nil }
         self.index = index
         switch at {
         case .elapsed(let n):

@@ -99,7 +99,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         released = outputBase
         loggedReleased = outputBase
         stats.outputs = Int(outputBase)
-        crash = CrashPoint(context.faults, side: side)
+        crash = CrashPoint(context.faults, role: .primary)
         start = context.start
         measureFrom = context.measureFrom
         endAt = context.endAt

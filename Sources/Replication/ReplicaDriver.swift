@@ -35,7 +35,7 @@ final class ReplicaDriver<Client: ClientLoad>: HostDriver {
         self.machine = machine
         self.backup = backup
         uncertain = UncertainOutputs(network: context.network)
-        crash = CrashPoint(context.faults, side: .b)
+        crash = CrashPoint(context.faults, role: .backup)
         lastSliceAt = monotonicNanos()
         events.reserveCapacity(64)
         backup.witness = uncertain

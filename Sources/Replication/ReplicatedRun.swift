@@ -210,7 +210,7 @@ public enum ReplicatedRun {
         let backupMachine = results.backupMachine!
         let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace,
                                    heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
-                                   crashDeadline: CrashPoint(context.faults, side: .b)?.deadline ?? .max)
+                                   crashDeadline: CrashPoint(context.faults, role: .backup)?.deadline ?? .max)
         let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
         let inner: LogSource = sabotaged ?? source
         let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil

@@ -167,7 +167,7 @@ struct CommandLineTests {
         .init(arguments: ["run", "--fault", "latency-spike@1s+1s"], expected: "latency-spike needs :LATENCY"),
         .init(arguments: ["run", "--fault", "partition@icount:x+1s"], expected: "time 'icount:x' is not icount:N"),
         .init(arguments: ["run", "--fault", "primary-crash@9s", "--duration", "1"], expected: "time 9s is not before the run's end"),
-        .init(arguments: ["run", "--fault", "primary-crash@1s", "--fault", "primary-crash@2s"], expected: "one crash per side"),
+        .init(arguments: ["run", "--fault", "primary-crash@1s", "--fault", "primary-crash@2s"], expected: "one crash per role"),
         .init(arguments: ["run", "--ft", "off", "--fault", "primary-crash@1s"], expected: "--fault needs fault tolerance"),
         .init(arguments: ["run", "--heartbeat", "soon"], expected: "--heartbeat 'soon' is not a duration"),
         .init(arguments: ["run", "--failure-timeout", "5ms", "--ft", "on"], expected: "--failure-timeout (5ms) must exceed the heartbeat (10ms)"),
@@ -234,7 +234,7 @@ struct CommandLineTests {
         let row = faults.last.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
         let column = { (name: String) in ResultSet.faultsHeader.firstIndex(of: name).map { row[$0] } ?? "" }
         #expect(column("kind") == "primary-crash" && column("new_owner") == "B" && column("epoch") == "2")
-        #expect(column("outputs_lost") == "0" && column("requests_unanswered") == "0" && column("duplicates_to_app") == "0")
+        #expect(column("outputs_lost") == "0" && column("requests_unanswered") == "0" && column("duplicates_to_app") == "0", "\(row)")
         #expect(Double(column("detection_ms")).map { $0 >= 300 - 30 - 1 } == true, "\(row)")
         let timeline = try String(contentsOfFile: "\(dir)/\(set)/timeline.csv", encoding: .utf8).split(separator: "\n")
         #expect(timeline.count > 70 && timeline.contains { $0.hasSuffix(",2") } && timeline.contains { $0.hasSuffix(",1") })

@@ -70,8 +70,8 @@ struct FaultPoints {
     /// A primary crash at a random time or instruction count. `kvstore` at 10,000 requests/s
     /// retires about 0.7 million instructions a second, so 150,000-450,000 falls inside the run.
     mutating func primaryCrash() -> Fault {
-        random.next() & 1 == 0 ? .crash(.a, at: .elapsed(nanos: time(0.25, 0.7)))
-            : .crash(.a, at: .instructions(150_000 + random.next() % 300_000))
+        random.next() & 1 == 0 ? .crash(.primary, at: .elapsed(nanos: time(0.25, 0.7)))
+            : .crash(.primary, at: .instructions(150_000 + random.next() % 300_000))
     }
 }
 
@@ -242,7 +242,7 @@ struct FailoverTests {
                 faults.append(.arbiterPartition(at: .elapsed(nanos: points.time(0.2, 0.5)), duration: points.time(0.05, 0.5), side: side))
             }
             if points.random.next() % 3 == 0 {
-                faults.append(.crash(points.random.next() & 1 == 0 ? .a : .b, at: .elapsed(nanos: points.time(0.3, 0.7))))
+                faults.append(.crash(points.random.next() & 1 == 0 ? .primary : .backup, at: .elapsed(nanos: points.time(0.3, 0.7))))
             }
             var scenario = FailoverScenario(seed: seed, faults: faults)
             scenario.duration = 1.4
@@ -258,7 +258,7 @@ struct FailoverTests {
 
     @Test("a backup crash: the primary detects it, wins the arbiter and goes on alone")
     func backupCrash() throws {
-        let scenario = FailoverScenario(seed: 5, faults: [.crash(.b, at: .elapsed(nanos: 400_000_000))])
+        let scenario = FailoverScenario(seed: 5, faults: [.crash(.backup, at: .elapsed(nanos: 400_000_000))])
         let (report, client) = try scenario.run()
         let f = try #require(report.failover)
         #expect(report.failure == nil, "\(report.failure ?? "") — \(scenario.command)")

@@ -15,8 +15,8 @@ struct FaultTests {
 
     @Test("what each spec means")
     func meanings() throws {
-        #expect(try Fault.parse("primary-crash@1.5s") == .crash(.a, at: .elapsed(nanos: 1_500_000_000)))
-        #expect(try Fault.parse("backup-crash@icount:7") == .crash(.b, at: .instructions(7)))
+        #expect(try Fault.parse("primary-crash@1.5s") == .crash(.primary, at: .elapsed(nanos: 1_500_000_000)))
+        #expect(try Fault.parse("backup-crash@icount:7") == .crash(.backup, at: .instructions(7)))
         #expect(try Fault.parse("arbiter-partition@1s+2s:backup") == .arbiterPartition(at: .elapsed(nanos: 1_000_000_000), duration: 2_000_000_000, side: .b))
         #expect(try Fault.parse("latency-spike@icount:5+1ms:2ms") == .latencySpike(at: .instructions(5), duration: 1_000_000, extra: 2_000_000))
     }
@@ -44,7 +44,7 @@ struct FaultTests {
         for round in 0..<20 {
             let drawn = Fault.draw([fault], seed: 3, round: round)[0]
             #expect(drawn == Fault.draw([fault], seed: 3, round: round)[0])
-            guard case .crash(.a, .elapsed(let t)) = drawn else { Issue.record("not a point: \(drawn)"); continue }
+            guard case .crash(.primary, .elapsed(let t)) = drawn else { Issue.record("not a point: \(drawn)"); continue }
             #expect((500_000_000...1_500_000_000).contains(t) && t % 1_000_000 == 0)
             seen.insert(drawn.description)
         }
