@@ -3,20 +3,26 @@
 # from. Run it on an otherwise idle machine; it takes about 15 minutes.
 #   default-*/          the default suite (scripts/bench.sh's command), 6 rounds
 #   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
-#   benchmarks/*.md     package-benchmark output of the interpreter and logging-channel targets
+#   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
+#                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
+#   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
+#                       replication targets
 # Old sets are removed first, so the folder holds one of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
-rm -rf "$out"/default-* "$out"/compute-* "$out"/benchmarks
+rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/benchmarks
 mkdir -p "$out/benchmarks"
 .build/release/ftbench run --output "$out" --name default --workload kvstore,compute \
   --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6
 .build/release/ftbench run --output "$out" --name compute --workload compute --profile lan \
   --duration 3 --warmup 0.5 --repeat 12
-for target in GuestVMBenchmarks LogChannelBenchmarks; do
+.build/release/ftbench run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \
+  --rate 10000 --warmup 0.5 --duration 1.5 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
+  --arbiter-latency 1ms --fault 'primary-crash@0.8s..1.6s'
+for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
   swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
     > "$out/benchmarks/$target.md"
 done

@@ -75,9 +75,42 @@ let benchmarks: @Sendable () -> Void = {
         try writer.finish()
         benchmark.measurement(Metrics.nanosPerEntry, Int(elapsed / UInt64(max(1, rounds * encoded.count))))
     }
+
+    // The clients' path through the network on every request: take it (the owner check, the
+    // retransmission queue, the client writing its bytes) and deliver its reply (deduplication,
+    // the application's latency, the timeline). It must allocate nothing.
+    Benchmark("Replication.network.requestAndReply",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, Metrics.nanosPerRequest])) { benchmark in
+        let network = ClientNetwork(client: KVClient(rate: 1e9, arrivals: .constant, seed: 1, start: 0),
+                                    durationNanos: 1_000_000_000, retryNanos: 100_000_000)
+        let request = UnsafeMutableRawBufferPointer.allocate(byteCount: 4_096, alignment: 64)
+        let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: KVStoreProtocol.replySize, alignment: 8)
+        defer {
+            request.deallocate()
+            reply.deallocate()
+        }
+        reply.initializeMemory(as: UInt8.self, repeating: 0)
+        let requests = 200_000
+        // The first reply notes its sender's epoch (one dictionary insertion): outside the count.
+        var now: UInt64 = 1_000
+        func serve() {
+            guard case .taken(_, let seq) = network.takeRequest(for: .a, epoch: 1, into: request, now: now) else { fatalError("no request") }
+            reply.storeBytes(of: seq.littleEndian, as: UInt64.self)
+            network.deliver(UnsafeRawBufferPointer(reply), from: .a, epoch: 1, now: now + 500)
+            now += 1_000
+        }
+        serve()
+        benchmark.startMeasurement()
+        let start = monotonicNanos()
+        for _ in 0..<requests { serve() }
+        let elapsed = monotonicNanos() - start
+        benchmark.stopMeasurement()
+        benchmark.measurement(Metrics.nanosPerRequest, Int(elapsed / UInt64(requests)))
+    }
 }
 
 enum Metrics {
+    static let nanosPerRequest = BenchmarkMetric.custom("ns per request and reply", polarity: .prefersSmaller, useScalingFactor: false)
     static let nanosPerEvent = BenchmarkMetric.custom("ns per guest event", polarity: .prefersSmaller, useScalingFactor: false)
     static let nanosPerEntry = BenchmarkMetric.custom("ns per log entry replayed", polarity: .prefersSmaller, useScalingFactor: false)
 }

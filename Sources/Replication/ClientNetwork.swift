@@ -30,21 +30,21 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     private var ownerSide = Side.a
     private var ownerEpoch: UInt64 = 1
 
-    static var window: Int { 1 << 20 }
+    static var window: Int { requestWindow }
     private var mask: UInt64 { UInt64(Self.window - 1) }
     /// Per request slot (seq modulo the window): the seq answered there, when it was last sent,
     /// and who sent the accepted reply (side + 1, 0 for none) in which epoch.
-    private var answeredSeq: [UInt64]
-    private var sentAt: [UInt64]
-    private var acceptedFrom: [UInt8]
-    private var acceptedEpoch: [UInt32]
+    private let answeredSeq = ZeroedTable<UInt64>(count: requestWindow)
+    private let sentAt = ZeroedTable<UInt64>(count: requestWindow)
+    private let acceptedFrom = ZeroedTable<UInt8>(count: requestWindow)
+    private let acceptedEpoch = ZeroedTable<UInt32>(count: requestWindow)
     /// Requests taken and not yet known to be answered, oldest first; and requests due again.
     private var taken: SeqQueue
     private var resends: SeqQueue
 
     /// Per side, the seq of every reply that side's guest produced (replayed as a backup or
     /// released as a primary), by slot: what each side's history contains.
-    let history: [UnsafeMutablePointer<UInt64>]
+    let history = [ZeroedTable<UInt64>(count: requestWindow), ZeroedTable<UInt64>(count: requestWindow)]
 
     // Counters (read after the run).
     public private(set) var requestsTaken = 0
@@ -65,23 +65,10 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
         self.retryNanos = retryNanos
         self.dedup = dedup
         self.resend = resend
-        answeredSeq = Array(repeating: 0, count: Self.window)
-        sentAt = Array(repeating: 0, count: Self.window)
-        acceptedFrom = Array(repeating: 0, count: Self.window)
-        acceptedEpoch = Array(repeating: 0, count: Self.window)
         taken = SeqQueue(capacity: Self.window)
         resends = SeqQueue(capacity: Self.window)
-        history = (0..<2).map { _ in
-            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.window)
-            p.initialize(repeating: 0, count: Self.window)
-            return p
-        }
         gaps.reserveCapacity(4_096)
         timeline = Timeline(durationNanos: durationNanos)
-    }
-
-    deinit {
-        for p in history { p.deallocate() }
     }
 
     /// The client, once both sides have stopped.
@@ -90,7 +77,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     public var owner: (side: Side, epoch: UInt64) { lock.withLock { _ in (ownerSide, ownerEpoch) } }
 
     /// A side that won the arbiter takes the address: requests go to it from now on.
-    func claim(by side: Side, epoch: UInt64) {
+    public func claim(by side: Side, epoch: UInt64) {
         lock.withLock { _ in
             ownerSide = side
             ownerEpoch = epoch
@@ -99,7 +86,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
 
     /// When the owner's next request is due (a re-send is due at once), or nil if none waits or
     /// `side` does not own the address.
-    func nextRequestTime(for side: Side, epoch: UInt64) -> UInt64? {
+    public func nextRequestTime(for side: Side, epoch: UInt64) -> UInt64? {
         lock.withLock { _ in side == ownerSide && epoch == ownerEpoch ? nextDue() : nil }
     }
 
@@ -112,14 +99,14 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
         return due
     }
 
-    enum Take {
+    public enum Take {
         case taken(length: Int, seq: UInt64)
         /// Nothing for this side now; when to ask again (nil: not before something changes).
         case notYet(due: UInt64?)
     }
 
     /// The owner takes the next due request (a re-send first), copying it into `buffer`.
-    func takeRequest(for side: Side, epoch: UInt64, into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> Take {
+    public func takeRequest(for side: Side, epoch: UInt64, into buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> Take {
         lock.withLock { _ -> Take in
             guard side == ownerSide, epoch == ownerEpoch else { return .notYet(due: nil) }
             expireTaken(now: now)
@@ -156,7 +143,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
 
     /// A reply released by `side` (in `epoch`). The transport drops one already answered (unless
     /// sabotaged); the rest go to the application.
-    func deliver(_ reply: UnsafeRawBufferPointer, from side: Side, epoch: UInt64, now: UInt64) {
+    public func deliver(_ reply: UnsafeRawBufferPointer, from side: Side, epoch: UInt64, now: UInt64) {
         let seq = Client.replySeq(reply)
         if let seq { history[side.rawValue][Int(seq & mask)] = seq }
         lock.withLock { _ in
@@ -224,14 +211,17 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     }
 }
 
+/// Request slots the network tracks: as many as a client may have outstanding.
+private let requestWindow = 1 << 20
+
 /// A fixed ring of sequence numbers (allocated once; push and pop allocate nothing). Used under
 /// `ClientNetwork`'s lock.
 struct SeqQueue {
-    private var storage: [UInt64]
+    private let storage: ZeroedTable<UInt64>
     private var head = 0
     private(set) var count = 0
 
-    init(capacity: Int) { storage = Array(repeating: 0, count: capacity) }
+    init(capacity: Int) { storage = ZeroedTable(count: capacity) }
 
     mutating func push(_ seq: UInt64) {
         if count == storage.count { _ = pop() }

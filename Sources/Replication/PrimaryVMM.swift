@@ -237,7 +237,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             // A crash lands between events: one due at the same instant is taken first, and
             // lost with the slice that takes it.
             if let crash, now >= crash.deadline { throw strike(crash, now: now) }
-            guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 || log != nil else { return false }
+            guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 else { return false }
             var deadline = min(nextRequest ?? .max, nextTick ?? .max, endAt, crash?.deadline ?? .max)
             if log != nil { deadline = min(deadline, lastFlushed + options.heartbeat, lastHeard + options.failureTimeout + 1) }
             if outputs.heldCount > 0, let acks {

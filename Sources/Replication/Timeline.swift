@@ -5,8 +5,10 @@
 /// bucket's latencies go into a log-linear histogram with 4 sub-buckets per power of two from
 /// 1 µs to 275 s (448 bytes a bucket), so a percentile is exact to within 19% (the reported
 /// value is the sub-bucket's midpoint, within ±9%): fine for a chart, while the run's own
-/// percentiles come from the full HdrHistogram. Storage grows as the run goes (amortised, about
-/// one allocation per doubling), and is used under `ClientNetwork`'s lock.
+/// percentiles come from the full HdrHistogram. Storage for the run's length is reserved up
+/// front (at most 27 MB of address space, touched only as buckets fill), so recording a reply
+/// allocates nothing; only the final drain past the end may grow it. Used under
+/// `ClientNetwork`'s lock.
 public final class Timeline {
     /// The run's start; set once, before either side runs.
     public internal(set) var start: UInt64 = 0
@@ -24,6 +26,11 @@ public final class Timeline {
 
     init(durationNanos: UInt64) {
         bucketNanos = max(10_000_000, durationNanos / 60_000)
+        let buckets = Int(durationNanos / bucketNanos) + 2
+        replies.reserveCapacity(buckets)
+        epochs.reserveCapacity(buckets)
+        counts.reserveCapacity(buckets * Self.countsPerBucket)
+        logBytes.reserveCapacity(buckets)
     }
 
     public var bucketCount: Int { replies.count }
