@@ -181,7 +181,9 @@ public enum ReplicatedRun {
         if options.faultTolerance {
             let timeline = network.timeline
             timeline.addLogBytes(results.logRateA)
-            let end = max(results.endB, monotonicNanos() - 1)
+            // Requests sent in the last retry period (plus 10 ms) before the run's end may be
+            // waiting for a re-send that the end cut off: only older ones count as unanswered.
+            let end = context.endAt
             report.failover = FailoverReport(
                 faults: context.faults?.faults ?? [], faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
                 runStart: context.start, events: (results.eventsA + results.eventsB).sorted { $0.at < $1.at },
