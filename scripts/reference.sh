@@ -11,10 +11,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-# SwiftPM reruns the BuildRevision prebuild command only when its output is missing (an
-# incremental build kept recording the previous commit): remove it, so that meta.json records the
-# commit being built.
-find .build/plugins/outputs -path '*/BuildRevision/generated/BuildRevision.swift' -delete 2>/dev/null || true
 swift build -c release --product ftbench
 out=results/reference
 rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/benchmarks

@@ -5,10 +5,8 @@ import PackagePlugin
 /// `BuildRevision.swift` (meta.json reports it; main asked git at run time, in whatever
 /// directory the run started, so a run from another repository recorded that one's HEAD).
 ///
-/// A prebuild command; the script rewrites the file only when its contents change, so an
-/// unchanged tree recompiles nothing. SwiftPM 6.3 reruns it only when the file is missing (an
-/// incremental build kept the previous commit), so scripts/bench.sh, test.sh and reference.sh
-/// delete it before they build.
+/// A prebuild command runs before every build, so the file follows every commit and edit; the
+/// script rewrites it only when its contents change, so an unchanged tree recompiles nothing.
 @main
 struct BuildRevision: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
