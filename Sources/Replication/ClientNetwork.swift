@@ -54,6 +54,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     public private(set) var staleReplies = 0
     private var ownersByEpoch: [UInt64: Set<Side>] = [:]
     private var lastSender: (side: Side, epoch: UInt64)?
+    private var sendersSeen = Set<Side>()
     /// Gaps longer than `gapThreshold` between consecutive accepted replies: the outages.
     public private(set) var gaps: [(from: UInt64, to: UInt64)] = []
     private var lastAccepted: UInt64?
@@ -149,6 +150,7 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
         lock.withLock { _ in
             if lastSender?.side != side || lastSender?.epoch != epoch {
                 ownersByEpoch[epoch, default: []].insert(side)
+                sendersSeen.insert(side)
                 lastSender = (side, epoch)
             }
             if epoch < ownerEpoch { staleReplies += 1 }
@@ -201,6 +203,8 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     /// that the service as it goes on contradicts them (what the output rule prevents).
     public func outputsMissingFromHistory(of survivor: Side) -> Int {
         lock.withLock { _ in
+            // Only replies from the other side can be missing (and walking 2^20 slots costs).
+            guard sendersSeen.contains(survivor.other) else { return 0 }
             var missing = 0
             let own = history[survivor.rawValue]
             for slot in 0..<Self.window where acceptedFrom[slot] != 0 && acceptedFrom[slot] != UInt8(survivor.rawValue + 1) {

@@ -218,16 +218,17 @@ public enum ReplicatedRun {
         let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
         let replayed: LogSource = tapped ?? inner
         let backup = BackupDriver(source: replayed, checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
-        var replica = ReplicaDriver(context: context, machine: backupMachine, backup: backup, hashAtGoLive: recordLog)
+        let takeover = BackupTakeover(context: context, machine: backupMachine, backup: backup, hashAtGoLive: recordLog)
+        var replica = ReplicaDriver(machine: backupMachine, backup: backup, takeover: takeover, faults: context.faults)
         defer {
             results.sabotagedSeq = sabotaged?.applied
-            results.eventsB = replica.events
+            results.eventsB = replica.events + (takeover.primary?.events ?? [])
             results.acksSent = source.acks.acksSent
             results.ackDeliveries = source.sentAcks
             results.recorded = tapped?.entries
             results.backupReplayed = backup.entriesReplayed
             results.backupOutputs = backup.outputsChecked
-            results.resent = replica.resent
+            results.resent = takeover.resent
             do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
         }
         results.backupCPUs = allowedCPUs()
@@ -236,11 +237,9 @@ public enum ReplicatedRun {
             try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
             let summary = try backupMachine.drive(&replica, quantum: options.quantum)
             finalHash = summary.stateHash
-            if let live = replica.primary {
+            if let live = takeover.primary {
                 let end = monotonicNanos()
                 context.network.stopMeasuring(now: end)
-                results.goLiveHash = replica.goLiveStateHash
-                results.goLiveEntries = replica.goLiveEntries
                 results.reportB = live.report(end: end)
                 results.endB = end
                 results.finalInstructionsB = summary.totalInstructions
@@ -248,10 +247,9 @@ public enum ReplicatedRun {
             } else {
                 try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
             }
-        } catch let stopped as SideStopped {
-            results.goLiveHash = replica.goLiveStateHash
-            results.goLiveEntries = replica.goLiveEntries
-            _ = stopped
+        } catch is SideStopped {
+            results.goLiveHash = takeover.goLiveStateHash
+            results.goLiveEntries = takeover.goLiveEntries
             return
         } catch let divergence as Divergence {
             results.divergence = divergence
@@ -260,8 +258,8 @@ public enum ReplicatedRun {
             results.backupFailure = "backup: \(error)"
             channel.close()
         }
-        results.goLiveHash = replica.goLiveStateHash
-        results.goLiveEntries = replica.goLiveEntries
+        results.goLiveHash = takeover.goLiveStateHash
+        results.goLiveEntries = takeover.goLiveEntries
         results.backupHash = finalHash ?? backupMachine.stateHash()
     }
 
