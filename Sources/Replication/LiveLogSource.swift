@@ -102,8 +102,8 @@ final class LiveLogSource: LogSource {
             // ring full, the primary waiting for room or throttled): it still proves it is alive.
             // Checked here, every 64 entries (about 15 µs of replay), so that the replay path
             // pays no extra counter. Without it a backup 100 ms behind went silent for more than
-            // the failure timeout and its primary went on alone (5 of the 24 compute FT rows of
-            // the first schema-4 reference set).
+            // the failure timeout and its primary went on alone (11 of the 24 compute FT rows of
+            // the first schema-4 reference sets).
             if monotonicNanos() >= adding(lastReport, heartbeat) {
                 send(Acknowledgement(received: acknowledgedReceived, executed: executed))
             }

@@ -20,7 +20,7 @@ struct KVClientTests {
         // The server was stalled: the request intended at 1 ms goes out at 5 ms.
         _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 5_000_000) }
         #expect(client.nextIntendedTime == 2_000_000, "the schedule does not slip")
-        reply(1).withUnsafeBytes { client.receive($0, now: 6_000_000) }
+        _ = reply(1).withUnsafeBytes { client.receive($0, now: 6_000_000) }
         #expect(client.latency.max >= 4_990_000, "charged from 1 ms")
         #expect(client.uncorrected.max <= 1_001_000, "from when it was sent")
     }
@@ -31,10 +31,10 @@ struct KVClientTests {
         client.startMeasuring(now: 0)
         var buffer = [UInt8](repeating: 0, count: 64)
         _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
-        reply(1).withUnsafeBytes { client.receive($0, now: 10) }
-        reply(1).withUnsafeBytes { client.receive($0, now: 20) }
-        reply(7).withUnsafeBytes { client.receive($0, now: 30) }
-        ([1, 2, 3] as [UInt8]).withUnsafeBytes { client.receive($0, now: 40) }
+        _ = reply(1).withUnsafeBytes { client.receive($0, now: 10) }
+        _ = reply(1).withUnsafeBytes { client.receive($0, now: 20) }
+        _ = reply(7).withUnsafeBytes { client.receive($0, now: 30) }
+        _ = ([1, 2, 3] as [UInt8]).withUnsafeBytes { client.receive($0, now: 40) }
         #expect(client.repliesMeasured == 1)
         #expect(client.duplicateReplies == 1)
         #expect(client.unknownReplies == 2)
@@ -56,7 +56,7 @@ struct KVClientTests {
         _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
         _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 0) }
         #expect(client.nextIntendedTime == nil)
-        reply(1).withUnsafeBytes { client.receive($0, now: 50) }
+        _ = reply(1).withUnsafeBytes { client.receive($0, now: 50) }
         #expect(client.nextIntendedTime == 50)
     }
 
@@ -69,7 +69,7 @@ struct KVClientTests {
         var buffer = [UInt8](repeating: 0, count: 64)
         // Requests 1 and 2 (intended at 0 and 1 ms) are sent; only 1 is answered.
         for _ in 0..<2 { _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 100) } }
-        reply(1).withUnsafeBytes { client.receive($0, now: 200) }
+        _ = reply(1).withUnsafeBytes { client.receive($0, now: 200) }
         client.stopMeasuring(now: 10_000_000)
         client.chargeUnanswered(now: 10_000_000)
         // Intended in [0, 10 ms): 10 requests; 2 sent, 1 answered, 1 unanswered, 8 never sent.
@@ -89,7 +89,7 @@ struct KVClientTests {
         client.startMeasuring(now: 1_000)
         for seq in 1...100 {
             _ = buffer.withUnsafeMutableBytes { client.sendNext(into: $0, now: 2_000) }
-            reply(UInt64(seq)).withUnsafeBytes { client.receive($0, now: 3_000) }
+            _ = reply(UInt64(seq)).withUnsafeBytes { client.receive($0, now: 3_000) }
         }
         client.stopMeasuring(now: 1_001_000)
         client.chargeUnanswered(now: 1_001_000)
