@@ -100,9 +100,10 @@ struct FailoverTests {
             let struck = try #require(f.faultTimes[0], "the crash never struck — \(context)")
             let detection = try #require(f.events.first { $0.kind == .detected }, "\(context)")
             #expect(detection.side == .b && detection.at >= struck, "\(context)")
-            // The survivor learns of the crash only through the failure timeout of silence.
+            // The survivor learns of the crash only through the failure timeout of silence. (Not
+            // measured from the crash instant: a primary kept off its CPU by other tests falls
+            // silent before the crash strikes it.)
             #expect(detection.at - detection.lastHeard! >= f.failureTimeoutNanos, "\(context)")
-            #expect(detection.at - struck >= f.failureTimeoutNanos - scenario.heartbeat - ChannelProfile.lan.roundTripNanos, "\(context)")
             #expect(try replayedStateHash(report) == f.goLiveStateHash, "the new primary's state is not the log's — \(context)")
         }
     }
