@@ -77,10 +77,10 @@ public struct LogSender: @unchecked Sendable {
     @inline(__always)
     public func flush() { line.flush() }
 
-    /// Whether a quarter of the ring is free (the rest: whether any of it is), reading the
-    /// backup's position only when the cached one says there is not.
+    /// Whether a quarter of the ring is free, reading the backup's position only when the cached
+    /// one says it is not.
     @inline(__always)
-    public func hasRoom(quarter: Bool) -> Bool { line.producer.hasRoom(slots: quarter ? line.producer.ring.capacity / 4 : 1) }
+    public var hasQuarterFree: Bool { line.producer.hasRoom(slots: line.producer.ring.capacity / 4) }
 
     public var entriesSent: UInt64 { line.state.pointee.messages }
     public var isClosed: Bool { line.producer.ring.isClosed }

@@ -47,7 +47,6 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
     let history = [ZeroedTable<UInt64>(count: requestWindow), ZeroedTable<UInt64>(count: requestWindow)]
 
     // Counters (read after the run).
-    public private(set) var requestsTaken = 0
     public private(set) var retransmissions = 0
     public private(set) var duplicatesDropped = 0
     /// Replies from a side whose epoch is older than the owner's (released before it learnt).
@@ -74,8 +73,6 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
 
     /// The client, once both sides have stopped.
     public var finalClient: Client { lock.withLock { _ in client } }
-
-    public var owner: (side: Side, epoch: UInt64) { lock.withLock { _ in (ownerSide, ownerEpoch) } }
 
     /// A side that won the arbiter takes the address: requests go to it from now on.
     public func claim(by side: Side, epoch: UInt64) {
@@ -119,7 +116,6 @@ public final class ClientNetwork<Client: ClientLoad>: @unchecked Sendable {
             } else {
                 guard let due = client.nextIntendedTime, due <= now else { return .notYet(due: nextDue()) }
                 (length, seq) = client.sendNext(into: buffer, now: now)
-                requestsTaken += 1
             }
             sentAt[Int(seq & mask)] = now
             taken.push(seq)

@@ -121,8 +121,7 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         let window = "\(kind)@\(at)" + (duration.map { "+" + ChannelProfile.compact(nanos: $0) } ?? "")
         switch self {
-        case .crash: return window
-        case .partition: return window
+        case .crash, .partition: return window
         case .arbiterPartition(_, _, let side): return window + ":" + (side == .a ? "primary" : "backup")
         case .latencySpike(_, _, let extra): return window + ":" + ChannelProfile.compact(nanos: extra)
         case .slowBackup(_, _, let fraction): return window + ":\(fraction)"

@@ -44,6 +44,10 @@ public final class FaultSchedule: Sendable {
         return t == Self.unresolved ? nil : t
     }
 
+    /// Some window still waits for an instruction count (so the primary counts its guest's
+    /// instructions at each slice only then).
+    var awaitsInstructionCount: Bool { nextCount.load(ordering: .relaxed) != .max }
+
     /// The live primary reports its guest's progress at each slice: windows that wait for an
     /// instruction count start now once it is reached.
     @inline(__always)
@@ -142,9 +146,6 @@ struct CrashPoint {
     }
 }
 
-/// Unwinds a side's thread at once: it crashed (a fault) or halted (it lost the arbiter).
-struct SideStopped: Error {
-    enum Reason { case crashed, halted }
-    let reason: Reason
-    let at: UInt64
-}
+/// Unwinds a side's thread at once: it crashed (a fault) or halted (it lost the arbiter); the
+/// side's `RoleEvent` says which, and when.
+struct SideStopped: Error {}

@@ -159,15 +159,12 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             if now >= crash.deadline || total >= crash.instructions { throw strike(crash, now: now) }
             if crash.instructions != .max { end = min(end, count + (crash.instructions - total)) }
         }
-        if let faults = context.faults { faults.noteProgress(instructions: totalInstructions, now: now) }
+        if let faults = context.faults, faults.awaitsInstructionCount { faults.noteProgress(instructions: totalInstructions, now: now) }
         try serviceAcks(now)
         guard let log else { return end }
-        if !log.hasRoom(quarter: true) { try waitForRoom(log) }
+        if !log.hasQuarterFree { try waitForRoom(log) }
         do {
-            if released > loggedReleased {
-                try append(.outputsReleased, vcpu: vcpu, count: count, value: released)
-                loggedReleased = released
-            }
+            try logReleases(vcpu: vcpu, count: count)
             try append(.scheduling, vcpu: vcpu, count: count, value: end)
         } catch {
             // The backup closed the channel (it diverged or failed): the run ends here.
@@ -189,11 +186,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     func output(_ bytes: UnsafeRawBufferPointer, vcpu: Int, count: UInt64) throws {
         stats.outputs += 1
         let now = monotonicNanos()
-        guard let log else {
-            released += 1
-            context.network.deliver(bytes, from: side, epoch: epoch, now: now)
-            return
-        }
+        guard let log else { return sendDirectly(bytes, now: now) }
         var marker = (UInt64(stats.outputs).littleEndian, outputHash(bytes).littleEndian)
         try withUnsafeBytes(of: &marker) { try append(.outputMarker, vcpu: vcpu, count: count, flags: .precedesOutput, payload: $0) }
         flush(now)
@@ -212,11 +205,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             }
             stats.outputStallNanos += monotonicNanos() - stalled
             // The backup failed meanwhile and this side went on alone: the output leaves now.
-            if self.log == nil {
-                released += 1
-                context.network.deliver(bytes, from: side, epoch: epoch, now: monotonicNanos())
-                return
-            }
+            if self.log == nil { return sendDirectly(bytes, now: monotonicNanos()) }
         }
         if measuring { heldOutputs.record(UInt64(outputs.heldCount)) }
     }
@@ -291,7 +280,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         // What this slice logged must become visible, or the backup could never free the room.
         flush(started)
         defer { stats.ringWaitNanos += monotonicNanos() - started }
-        while self.log != nil, !log.hasRoom(quarter: true), !log.isClosed {
+        while self.log != nil, !log.hasQuarterFree, !log.isClosed {
             sleepNanos(20_000)
             let t = monotonicNanos()
             checkClock(t)
@@ -299,14 +288,25 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         }
     }
 
+    /// Logs how far outputs have been released, if that moved since it was last logged: the
+    /// backup re-sends only the outputs after it should it take over.
+    private func logReleases(vcpu: Int, count: UInt64) throws(ChannelError) {
+        guard released > loggedReleased else { return }
+        try append(.outputsReleased, vcpu: vcpu, count: count, value: released)
+        loggedReleased = released
+    }
+
+    /// With no backup (fault tolerance off, or gone on alone) an output leaves at once.
+    private func sendDirectly(_ bytes: UnsafeRawBufferPointer, now: UInt64) {
+        released += 1
+        context.network.deliver(bytes, from: side, epoch: epoch, now: now)
+    }
+
     /// A primary that has logged nothing for a heartbeat period logs a heartbeat, so that its
     /// backup can tell it from a dead one.
     private func heartbeatIfQuiet(_ now: UInt64) throws {
         guard log != nil, now >= lastFlushed + options.heartbeat else { return }
-        if released > loggedReleased {
-            try append(.outputsReleased, vcpu: 0, count: machine.instructionCount(vcpu: 0), value: released)
-            loggedReleased = released
-        }
+        try logReleases(vcpu: 0, count: machine.instructionCount(vcpu: 0))
         try append(.heartbeat, vcpu: 0, count: machine.instructionCount(vcpu: 0), value: now)
         flush(now)
     }
@@ -384,7 +384,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         case .lost(let current, _):
             let t = monotonicNanos()
             events.append(RoleEvent(side: side, kind: .halted, at: t, epoch: current))
-            throw SideStopped(reason: .halted, at: t)
+            throw SideStopped()
         case .unreachable:
             let t = monotonicNanos()
             events.append(RoleEvent(side: side, kind: .arbiterUnreachable, at: t, epoch: epoch))
@@ -395,7 +395,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private func strike(_ crash: CrashPoint, now: UInt64) -> SideStopped {
         context.faults?.struck(crash.index, at: now)
         events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch))
-        return SideStopped(reason: .crashed, at: now)
+        return SideStopped()
     }
 
     /// The backup's lag: how long the oldest entry it has not yet replayed has been published,

@@ -112,7 +112,7 @@ final class ReplicaDriver: HostDriver {
             primary = driver
         case .lost(let epoch, let at):
             events.append(RoleEvent(side: .b, kind: .halted, at: at, epoch: epoch))
-            throw SideStopped(reason: .halted, at: at)
+            throw SideStopped()
         case .unreachable(let at, let retry):
             events.append(RoleEvent(side: .b, kind: .arbiterUnreachable, at: at, epoch: 1))
             sleepNanos(retry)
@@ -122,7 +122,7 @@ final class ReplicaDriver: HostDriver {
     private func strike(_ now: UInt64) -> SideStopped {
         if let crash { faults?.struck(crash.index, at: now) }
         events.append(RoleEvent(side: .b, kind: .crashed, at: now, epoch: 1))
-        return SideStopped(reason: .crashed, at: now)
+        return SideStopped()
     }
 }
 
@@ -145,11 +145,10 @@ final class BackupTakeover<Client: ClientLoad>: Takeover {
     let context: RunContext<Client>
     unowned let machine: Machine
     let uncertain: UncertainOutputs<Client>
-    /// The state hash of the machine and the entries replayed when it went live (taken only if
-    /// asked: a test compares them with an offline replay of the same log).
+    /// The state hash of the machine when it went live (taken only if asked: a test compares it
+    /// with an offline replay of the same log).
     private let hashAtGoLive: Bool
     private(set) var goLiveStateHash: UInt64?
-    private(set) var goLiveEntries: UInt64?
     /// Outputs sent again at go-live.
     private(set) var resent = 0
     private(set) var primary: PrimaryDriver<Client>?
@@ -165,10 +164,7 @@ final class BackupTakeover<Client: ClientLoad>: Takeover {
     func claim(replayed backup: BackupDriver) -> Candidacy {
         switch context.arbiter.claim(by: .b, from: 1, owner: .a) {
         case .won(let won):
-            if hashAtGoLive {
-                goLiveStateHash = machine.stateHash()
-                goLiveEntries = backup.entriesReplayed
-            }
+            if hashAtGoLive { goLiveStateHash = machine.stateHash() }
             let now = monotonicNanos()
             context.network.claim(by: .b, epoch: won)
             let driver = PrimaryDriver(context: context, machine: machine, channel: nil, side: .b, epoch: won,

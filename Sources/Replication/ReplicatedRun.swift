@@ -188,7 +188,7 @@ public enum ReplicatedRun {
                 faults: context.faults?.faults ?? [], faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
                 runStart: context.start, events: (results.eventsA + results.eventsB).sorted { $0.at < $1.at },
                 survivor: results.survivor, finalEpoch: context.arbiter.current.epoch, goLiveStateHash: results.goLiveHash,
-                goLiveEntries: results.goLiveEntries, epochsWithTwoOwners: network.epochsWithTwoOwners,
+                epochsWithTwoOwners: network.epochsWithTwoOwners,
                 staleReplies: network.staleReplies,
                 outputsLost: results.survivor.map { network.outputsMissingFromHistory(of: $0) } ?? 0,
                 requestsUnanswered: network.unanswered(sentBefore: end - min(end, options.clientRetry + 10_000_000)),
@@ -229,6 +229,7 @@ public enum ReplicatedRun {
             results.backupReplayed = backup.entriesReplayed
             results.backupOutputs = backup.outputsChecked
             results.resent = takeover.resent
+            results.goLiveHash = takeover.goLiveStateHash
             do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
         }
         results.backupCPUs = allowedCPUs()
@@ -248,8 +249,6 @@ public enum ReplicatedRun {
                 try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
             }
         } catch is SideStopped {
-            results.goLiveHash = takeover.goLiveStateHash
-            results.goLiveEntries = takeover.goLiveEntries
             return
         } catch let divergence as Divergence {
             results.divergence = divergence
@@ -258,8 +257,6 @@ public enum ReplicatedRun {
             results.backupFailure = "backup: \(error)"
             channel.close()
         }
-        results.goLiveHash = takeover.goLiveStateHash
-        results.goLiveEntries = takeover.goLiveEntries
         results.backupHash = finalHash ?? backupMachine.stateHash()
     }
 
@@ -284,7 +281,6 @@ public enum ReplicatedRun {
         var primaryHash: UInt64 = 0
         var backupHash: UInt64?
         var goLiveHash: UInt64?
-        var goLiveEntries: UInt64?
         var backupReplayed: UInt64 = 0
         var backupOutputs = 0
         var resent = 0

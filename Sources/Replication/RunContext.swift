@@ -29,9 +29,6 @@ final class RunContext<Client: ClientLoad>: @unchecked Sendable {
         linkFaults = faults?.hasLinkFaults == true ? faults : nil
         arbiter = Arbiter(latencyNanos: options.arbiterLatencyNanos, faults: faults, alwaysGrants: options.sabotage.arbiterAlwaysGrants)
     }
-
-    /// Milliseconds from the start of the run.
-    func millis(_ t: UInt64) -> Double { Double(t > start ? t - start : 0) / 1e6 }
 }
 
 /// A change of a side's role, with its time: what faults.csv is built from. Roles follow the
@@ -72,9 +69,8 @@ public struct FailoverReport: @unchecked Sendable {
     /// The side serving at the end (nil: neither).
     public var survivor: Side?
     public var finalEpoch: UInt64
-    /// The new primary's state hash and entries replayed when it went live (when asked for).
+    /// The new primary's state hash when it went live (when asked for).
     public var goLiveStateHash: UInt64?
-    public var goLiveEntries: UInt64?
     /// Epochs in which two different sides sent replies: must be empty.
     public var epochsWithTwoOwners: [UInt64]
     /// Replies from a side after a newer epoch was claimed (released on ACKs it had before).
