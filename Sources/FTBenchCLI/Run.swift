@@ -106,6 +106,9 @@ struct Run: ParsableCommand {
     @Option(help: "Clients send a request again when it has gone unanswered this long (default: twice the failure timeout).")
     var clientRetry: String?
 
+    @Option(help: "A primary left without a backup starts a new one by state transfer this long after (the new host's start-up), once a host is free; 'never' leaves redundancy lost.")
+    var restoreAfter = "0s"
+
     @Flag(help: "Skip the calibration stored in meta.json (saves ~2 s).")
     var noCalibration = false
 
@@ -153,13 +156,16 @@ struct Run: ParsableCommand {
                 throw ValidationError("--fault '\(fault)': time \(fault.at) is not before the run's end (--warmup plus --duration: \(Format.number(warmup + duration)) s)")
             }
         }
-        var crashed: [Role] = []
+        if restoreAfter != "never", ChannelProfile.parseDuration(restoreAfter).map({ $0 <= 60_000_000_000 }) != true {
+            throw ValidationError("--restore-after '\(restoreAfter)' is not a duration from 0s to 60s, such as 100ms, or never")
+        }
+        var crashes = 0
         for fault in faults {
-            guard case .crash(let role, _) = fault else { continue }
-            if crashed.contains(role) {
-                throw ValidationError("--fault '\(fault)': one crash per role (a crash of the new primary needs a new backup, started by state transfer, which ftbench does not build yet)")
+            guard case .crash = fault else { continue }
+            crashes += 1
+            if crashes > 1, restoreAfter == "never" {
+                throw ValidationError("--fault '\(fault)': a second crash needs restored redundancy (a new backup by state transfer), which --restore-after never turns off")
             }
-            crashed.append(role)
         }
     }
 
@@ -296,6 +302,7 @@ struct Run: ParsableCommand {
                                 options.failureTimeoutNanos = failureTimeout.flatMap(ChannelProfile.parseDuration)
                                 options.clientRetryNanos = clientRetry.flatMap(ChannelProfile.parseDuration)
                                 options.arbiterLatencyNanos = ChannelProfile.parseDuration(arbiterLatency)!
+                                options.restoreAfterNanos = restoreAfter == "never" ? nil : ChannelProfile.parseDuration(restoreAfter)
                                 guard options.failureTimeout > options.heartbeat + options.profile.roundTripNanos else {
                                     throw CLIError("--failure-timeout (\(ChannelProfile.compact(nanos: options.failureTimeout))) must exceed the heartbeat (\(ChannelProfile.compact(nanos: options.heartbeat))) plus \(p.name)'s round trip, or a live side would be declared failed")
                                 }
@@ -320,7 +327,7 @@ struct Run: ParsableCommand {
             "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",
             "fault": faultSpecs.joined(separator: " "), "heartbeat": heartbeat ?? "profile", "failure-timeout": failureTimeout ?? "profile",
-            "arbiter-latency": arbiterLatency, "client-retry": clientRetry ?? "2 failure timeouts",
+            "arbiter-latency": arbiterLatency, "client-retry": clientRetry ?? "2 failure timeouts", "restore-after": restoreAfter,
         ]
     }
 

@@ -47,6 +47,9 @@ enum TraceListing {
         case .heartbeat: return value.map { "clock \($0)" } ?? "(no value)"
         case .endOfLog: return value.map { "final state hash \(Format.hex($0))" } ?? "(no value)"
         case .outputsReleased: return value.map { "outputs up to \($0) released" } ?? "(no value)"
+        case .statePage: return value.map { "page \($0), \(entry.payload.count - 8) bytes" } ?? "(no page index)"
+        case .machineState: return "vCPU and device state, \(entry.payload.count) bytes"
+        case .transferEnd: return value.map { "transferred state hash \(Format.hex($0))" } ?? "(no value)"
         }
     }
 

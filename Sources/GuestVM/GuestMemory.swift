@@ -8,6 +8,8 @@
 public final class GuestMemory {
     public let size: Int
     let base: UnsafeMutableRawPointer
+    /// Present while writes are tracked (a state transfer runs): every write marks its page.
+    public private(set) var dirtyPages: DirtyPageLog?
 
     init(size: Int) {
         self.size = size
@@ -28,6 +30,7 @@ public final class GuestMemory {
         guard contains(address: address, count: UInt64(bytes.count)) else { return false }
         if let source = bytes.baseAddress {
             (base + Int(address)).copyMemory(from: source, byteCount: bytes.count)
+            dirtyPages?.mark(address: address, count: UInt64(bytes.count))
         }
         return true
     }
@@ -56,7 +59,25 @@ public final class GuestMemory {
     public func store64(_ value: UInt64, at address: UInt64) -> Bool {
         guard contains(address: address, count: 8) else { return false }
         base.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: UInt64.self)
+        dirtyPages?.mark(address: address, count: 8)
         return true
+    }
+
+    /// Starts marking every page written, by the guest or by a device, from now on.
+    public func startTrackingWrites() -> DirtyPageLog {
+        let log = DirtyPageLog(memorySize: size)
+        dirtyPages = log
+        return log
+    }
+
+    public func stopTrackingWrites() { dirtyPages = nil }
+
+    public var pageCount: Int { (size + DirtyPageLog.pageSize - 1) >> DirtyPageLog.pageShift }
+
+    /// The bytes of page `index` (the last page may be short).
+    public func page(_ index: Int) -> UnsafeRawBufferPointer {
+        let offset = index << DirtyPageLog.pageShift
+        return UnsafeRawBufferPointer(start: base + offset, count: min(DirtyPageLog.pageSize, size - offset))
     }
 
     /// Folds the whole memory into `hasher`.

@@ -18,7 +18,15 @@ extension Machine {
     /// Runs `vcpu` until exactly `limit` instructions have retired on it (counted from the start
     /// of the machine), or until an earlier exit. Re-entering after an exit continues where it
     /// stopped.
+    ///
+    /// While guest memory tracks writes (a state transfer runs) every store also marks its page;
+    /// otherwise the run uses the interpreter specialised for no tracking.
     public func run(vcpu: Int, until limit: UInt64) -> Exit {
+        if let dirty = memory.dirtyPages { return run(vcpu: vcpu, until: limit, stores: DirtyPageMarker(words: dirty.words)) }
+        return run(vcpu: vcpu, until: limit, stores: UntrackedStores())
+    }
+
+    private func run<Stores: StoreObserver>(vcpu: Int, until limit: UInt64, stores: Stores) -> Exit {
         let cpu = cpus[vcpu]
         let code = cpu.code
         while true {
@@ -36,14 +44,14 @@ extension Machine {
             let remaining = limit - cpu.retired
             let outcome: LoopOutcome
             if remaining > UInt64(code.maxBlock) {
-                outcome = execute(cpu, softLimit: limit - UInt64(code.maxBlock))
+                outcome = execute(cpu, softLimit: limit - UInt64(code.maxBlock), stores: stores)
             } else if UInt64(code.blockLength[cpu.pc]) <= remaining {
-                outcome = execute(cpu, softLimit: cpu.retired + 1)
+                outcome = execute(cpu, softLimit: cpu.retired + 1, stores: stores)
             } else {
                 let stop = cpu.pc + Int(remaining)
                 let original = code.instructions[stop]
                 code.instructions[stop] = Instruction(.breakpoint)
-                outcome = execute(cpu, softLimit: .max)
+                outcome = execute(cpu, softLimit: .max, stores: stores)
                 code.instructions[stop] = original
             }
             switch outcome {
@@ -81,8 +89,10 @@ extension Machine {
 
     // The handlers below are written out rather than generated through closures or generics:
     // each must compile to a few host instructions in this one function (see the type comment).
+    // The one generic parameter, `stores`, is resolved by specialisation: with `UntrackedStores`
+    // its calls vanish.
     // swiftlint:disable:next function_body_length cyclomatic_complexity
-    func execute(_ cpu: VCPUState, softLimit: UInt64) -> LoopOutcome {
+    func execute<Stores: StoreObserver>(_ cpu: VCPUState, softLimit: UInt64, stores: Stores) -> LoopOutcome {
         let code = UnsafePointer(cpu.code.instructions)
         let codeCount = cpu.code.count
         let r = cpu.registers
@@ -183,19 +193,23 @@ extension Machine {
             case .st8:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
                 guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
-                mem.storeBytes(of: UInt8(truncatingIfNeeded: r[ip.b]), toByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self); ip += 1
+                mem.storeBytes(of: UInt8(truncatingIfNeeded: r[ip.b]), toByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self)
+                stores.stored(at: a, width: 1); ip += 1
             case .st16:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
                 guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
-                mem.storeBytes(of: UInt16(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self); ip += 1
+                mem.storeBytes(of: UInt16(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self)
+                stores.stored(at: a, width: 2); ip += 1
             case .st32:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
                 guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
-                mem.storeBytes(of: UInt32(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self); ip += 1
+                mem.storeBytes(of: UInt32(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self)
+                stores.stored(at: a, width: 4); ip += 1
             case .st64:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
                 guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self); ip += 1
+                mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
+                stores.stored(at: a, width: 8); ip += 1
 
             case .beq:
                 if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] == r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
@@ -227,6 +241,7 @@ extension Machine {
                 let sp = r[Register.stackPointer] &- 8
                 guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
                 mem.storeBytes(of: UInt64(truncatingIfNeeded: (ip - code) &+ 1).littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
+                stores.stored(at: sp, width: 8)
                 r[Register.stackPointer] = sp
                 if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + ip.target) { return finish(cpu, ip - code, retired, .budget) }
             case .ret:
@@ -240,6 +255,7 @@ extension Machine {
                 let sp = r[Register.stackPointer] &- 8
                 guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
                 mem.storeBytes(of: r[ip.a].littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
+                stores.stored(at: sp, width: 8)
                 r[Register.stackPointer] = sp; ip += 1
             case .pop:
                 let sp = r[Register.stackPointer]
@@ -251,13 +267,17 @@ extension Machine {
                 let a = r[ip.a]
                 guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
                 let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
-                if old == r[ip.d] { mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self) }
+                if old == r[ip.d] {
+                    mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
+                    stores.stored(at: a, width: 8)
+                }
                 r[ip.d] = old; ip += 1
             case .xadd:
                 let a = r[ip.a]
                 guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
                 let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
                 mem.storeBytes(of: (old &+ r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
+                stores.stored(at: a, width: 8)
                 r[ip.d] = old; ip += 1
             case .fence:
                 // vCPUs of a machine interleave on one host thread, so program order is already

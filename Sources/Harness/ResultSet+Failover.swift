@@ -5,7 +5,8 @@ extension ResultSet {
     public static let faultsHeader = [
         "row", "fault", "kind", "spec", "injected_ms", "detected_ms", "live_ms", "detection_ms", "go_live_ms", "outage_ms",
         "detected_by", "new_owner", "epoch", "outputs_resent", "outputs_lost", "requests_unanswered",
-        "duplicates_dropped", "duplicates_to_app", "unprotected_ms",
+        "duplicates_dropped", "duplicates_to_app", "transfer_to", "transfer_ms", "transfer_bytes", "bytes_resent", "precopy_rounds",
+        "final_pages", "pause_ms", "unprotected_ms",
     ]
     public static let timelineHeader = ["row", "t_ms", "replies", "throughput_rps", "p50_us", "p99_us", "log_mbit_per_s", "epoch"]
 
@@ -32,7 +33,14 @@ extension ResultSet {
                 fields.append(record.live.map { String($0.epoch) } ?? "")
                 fields += [String(f.outputsResent), String(f.outputsLost), String(f.requestsUnanswered), String(f.duplicatesDropped)]
                 fields.append(String(r.duplicateReplies))
-                fields.append(record.live == nil ? "" : span(record.injected ?? detectedAt, end))
+                // The state transfer that restored redundancy after this fault's go-live.
+                let transfer = liveAt.flatMap { live in f.transfers.first { $0.startedAt >= live && $0.resumedAt != nil } }
+                fields.append(transfer.map { "\($0.to)" } ?? "")
+                fields.append(span(transfer?.startedAt, transfer?.resumedAt))
+                fields += [transfer.map { String($0.bytes) } ?? "", transfer.map { String($0.bytesResent) } ?? ""]
+                fields += [transfer.map { String($0.rounds) } ?? "", transfer.map { String($0.finalPages) } ?? ""]
+                fields.append(span(transfer?.pausedAt, transfer?.resumedAt))
+                fields.append(record.live == nil ? "" : span(record.injected ?? detectedAt, transfer?.resumedAt ?? end))
                 lines.append(fields.map(Self.csvField).joined(separator: ","))
             }
         }

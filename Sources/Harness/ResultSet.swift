@@ -18,7 +18,7 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",

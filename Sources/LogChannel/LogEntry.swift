@@ -27,6 +27,17 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     /// keeps copies of the outputs after it: if the primary fails, those are the outputs it
     /// cannot be sure left, and the new primary sends them again (clients drop duplicates).
     case outputsReleased = 11
+    /// State transfer to a new backup: one page of guest memory (payload: page index u64, then
+    /// the page's bytes). Pre-copy rounds send pages while the guest runs; the final
+    /// stop-and-copy sends the pages written since.
+    case statePage = 12
+    /// State transfer: the vCPUs and devices at the stop-and-copy (payload: outputs produced u64,
+    /// outputs released u64, then `MachineState`'s encoding).
+    case machineState = 13
+    /// State transfer complete (payload: the state hash of the primary's machine at the
+    /// stop-and-copy, which the restored machine must match). The log proper continues at the
+    /// next seq.
+    case transferEnd = 14
 }
 
 /// The fixed part of a log entry.

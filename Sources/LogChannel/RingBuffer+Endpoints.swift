@@ -148,11 +148,20 @@ public struct RingConsumer: @unchecked Sendable {
     }
 
     /// The next frame to consume if the look-ahead cursor has passed it, else nil.
+    ///
+    /// The cursor may stand past a padding frame but before the frame after it (a scan found
+    /// that frame not yet due): padding is skipped only if the frame beyond was scanned. Main
+    /// skipped it regardless and handed out that unscanned frame, which `advance` then could
+    /// not move past, so the backup read it twice (seen with 4 KiB state-transfer entries on a
+    /// bandwidth-limited link, where consecutive frames fall due at different times).
     @inline(__always)
     public func peekScanned() -> Frame? {
         let state = ring.consumerState
         guard state.pointee.position < state.pointee.scanPosition else { return nil }
-        return peek()
+        var position = state.pointee.position
+        guard let frame = nextFrame(at: &position), position < state.pointee.scanPosition else { return nil }
+        state.pointee.position = position
+        return frame
     }
 
     /// The frame at `position` (skipping padding, which moves `position`), if published.

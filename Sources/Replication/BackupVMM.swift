@@ -28,9 +28,9 @@ final class BackupDriver: HostDriver {
     let source: LogSource
     /// `.sequence`, `.endOfLog` and `.finalState` apply here; the rest are a trace reader's.
     let checks: LogChecks
-    /// The seq the next entry must carry: the log is numbered from 1 without gaps, so a lost,
+    /// The seq the next entry must carry: the log is numbered without gaps (from 1, or after a state transfer), so a lost,
     /// duplicated or reordered entry is caught at the first entry out of place.
-    private var expectedSeq: UInt64 = 1
+    private var expectedSeq: UInt64
     /// The end-of-log entry (or the end of the source) has been reached.
     private(set) var ended = false
     /// The log ended at its end-of-log entry, not by the source running dry.
@@ -40,12 +40,21 @@ final class BackupDriver: HostDriver {
     /// Told of outputs and releases, when the backup may have to take over.
     weak var witness: OutputWitness?
 
+    /// Outputs the guest produced before this backup's log starts (a restored backup's).
+    let outputBase: UInt64
+
     /// The seq the next entry must carry: where a new primary's log continues.
     var nextSeq: UInt64 { expectedSeq }
 
-    init(source: LogSource, checks: LogChecks = .all) {
+    /// - Parameters:
+    ///   - firstSeq: the seq of the first entry (a backup restored by state transfer starts
+    ///     after the transfer's entries).
+    ///   - outputBase: outputs produced before it.
+    init(source: LogSource, checks: LogChecks = .all, firstSeq: UInt64 = 1, outputBase: UInt64 = 0) {
         self.source = source
         self.checks = checks
+        expectedSeq = firstSeq
+        self.outputBase = outputBase
     }
 
     var isFinished: Bool { ended }

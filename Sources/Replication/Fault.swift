@@ -81,7 +81,9 @@ public enum Fault: Equatable, Sendable, CustomStringConvertible {
     /// The side in `role` at the time stops at once, as a process that died: none of its code
     /// runs after the instant, it closes nothing, what it appended but did not flush is lost,
     /// held outputs never leave. A primary crash strikes at `at` exactly; a backup crash at its
-    /// next slice boundary or while it waits for the log.
+    /// next slice boundary or while it waits for the log. Several crashes of one role strike in
+    /// the order given, each the side that holds the role when its turn comes (a role no side
+    /// holds yet, such as a backup still being restored, is struck once a side takes it).
     case crash(Role, at: FaultTime)
     /// The logging channel delivers nothing, either way, for `duration` (what was sent arrives
     /// when it heals); both sides still reach the clients and the arbiter.

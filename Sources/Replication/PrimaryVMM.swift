@@ -28,8 +28,17 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     /// The link to the backup, until it fails: then the primary goes on alone.
     private(set) var log: LogSender?
     private(set) var acks: AckReceiver?
-    /// The link it started with, for its counters after it went on alone.
-    let sender: LogSender?
+    /// The link it logs on now or, after it went on alone, the last one it had (for counters).
+    private(set) var sender: LogSender?
+    /// The channel of the current link, if it made one (a restored backup's).
+    private(set) var link: LogChannel?
+    /// Bytes and stall time of the links it had before `sender`.
+    private var earlierLinkBytes: UInt64 = 0
+    private var earlierLinkStallNanos: UInt64 = 0
+    /// With fault tolerance on and no backup: since when (restoring redundancy starts from it).
+    private var aloneSince: UInt64?
+    private var transfer: StateTransfer?
+    private(set) var transfers: [TransferRecord] = []
     let outputs: OutputRule
     private var timer = TimerDevice()
     private var random: SplitMix64
@@ -62,6 +71,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     let measureFrom: UInt64
     let endAt: UInt64
     private(set) var measuring = false
+    /// It was running when the measurement window opened (so its window start is the run's).
+    private let bornBeforeWindow: Bool
+    var startedWindow: Bool { measuring && bornBeforeWindow }
     private(set) var finished = false
 
     // Measurements (over the window after warm-up, where it matters).
@@ -103,10 +115,12 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         start = context.start
         measureFrom = context.measureFrom
         endAt = context.endAt
+        bornBeforeWindow = monotonicNanos() < context.measureFrom
         logRate = LogRateRecorder(start: context.start, durationNanos: options.durationNanos)
         let now = monotonicNanos()
         lastHeard = now
         lastFlushed = now
+        if channel == nil, options.faultTolerance { aloneSince = now }
         events.reserveCapacity(64)
         checkClock(now)
     }
@@ -161,16 +175,15 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         }
         if let faults = context.faults, faults.awaitsInstructionCount { faults.noteProgress(instructions: totalInstructions, now: now) }
         try serviceAcks(now)
+        // A transfer completed here goes on to log this slice on the new backup's link.
+        if log == nil, aloneSince != nil { try restoreRedundancy(now, atRoundStart: vcpu == 0) }
         guard let log else { return end }
         if !log.hasQuarterFree { try waitForRoom(log) }
-        do {
-            try logReleases(vcpu: vcpu, count: count)
-            try append(.scheduling, vcpu: vcpu, count: count, value: end)
-        } catch {
-            // The backup closed the channel (it diverged or failed): the run ends here.
-            finished = true
-            return count
-        }
+        try logReleases(vcpu: vcpu, count: count)
+        try append(.scheduling, vcpu: vcpu, count: count, value: end)
+        // The backup closed the channel: the slice is not run. (Not `finished`: the run's end,
+        // noticed while servicing ACKs above, comes after this slice, which is logged.)
+        if log.isClosed { return count }
         flush(now)
         return end
     }
@@ -218,6 +231,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             if finished { return false }
             try serviceAcks(now)
             try heartbeatIfQuiet(now)
+            if log == nil, aloneSince != nil { try restoreRedundancy(now, atRoundStart: true) }
             let wantsRequest = machine.devices.dmaBuffer != nil
             let nextRequest = wantsRequest ? context.network.nextRequestTime(for: side, epoch: epoch).map { min($0, now + Self.ownershipRecheck) } ?? now + Self.ownershipRecheck : nil
             let nextTick = timer.deadline(machine, now: now)
@@ -228,6 +242,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             if let crash, now >= crash.deadline { throw strike(crash, now: now) }
             guard nextRequest != nil || nextTick != nil || outputs.heldCount > 0 else { return false }
             var deadline = min(nextRequest ?? .max, nextTick ?? .max, endAt, crash?.deadline ?? .max)
+            // A transfer in progress, or one that may start, goes on while the guest idles.
+            if log == nil, let aloneSince { deadline = min(deadline, transfer != nil ? now + 20_000 : max(now + 1_000_000, restoreAt(aloneSince))) }
             if log != nil { deadline = min(deadline, lastFlushed + options.heartbeat, lastHeard + options.failureTimeout + 1) }
             if outputs.heldCount > 0, let acks {
                 // ACKs may come at any moment: poll for them until the next event is due.
@@ -248,10 +264,17 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
 
     // MARK: Logging and the output rule
 
+    /// Logs an entry. A closed channel means the backup stopped and said so (it diverged or
+    /// failed, and reports why): the run ends here, and nothing more is logged.
     @inline(__always)
     private func append(_ kind: LogEntryKind, vcpu: Int, count: UInt64, flags: LogEntryFlags = [], payload: UnsafeRawBufferPointer) throws(ChannelError) {
         guard let log else { return }
-        try log.append(LogEntryHeader(seq: nextSeq, instructionCount: count, vcpu: UInt32(vcpu), kind: kind, flags: flags), payload: payload)
+        do {
+            try log.append(LogEntryHeader(seq: nextSeq, instructionCount: count, vcpu: UInt32(vcpu), kind: kind, flags: flags), payload: payload)
+        } catch .closed {
+            finished = true
+            return
+        }
         lastSeq = nextSeq
         nextSeq += 1
     }
@@ -269,7 +292,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         published.record(lastSeq: lastSeq, at: now)
         lastStamped = lastSeq
         lastFlushed = now
-        logRate.record(total: log.bytesSent, at: now)
+        logRate.record(total: linkBytes, at: now)
     }
 
     /// The log ring is three quarters full: waits for room here, where a backup that has failed
@@ -380,6 +403,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             events.append(RoleEvent(side: side, kind: .live, at: t, epoch: won))
             log = nil
             acks = nil
+            aloneSince = t
             releaseHeld(upTo: .max, now: t)
         case .lost(let current, _):
             let t = monotonicNanos()
@@ -390,6 +414,79 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             events.append(RoleEvent(side: side, kind: .arbiterUnreachable, at: t, epoch: epoch))
             nextClaimAt = t + options.heartbeat
         }
+    }
+
+    /// Every byte it has sent on any link, transfers included.
+    var linkBytes: UInt64 { earlierLinkBytes + (sender?.bytesSent ?? 0) + (transfer?.log.bytesSent ?? 0) }
+    var linkStallNanos: UInt64 { earlierLinkStallNanos + (sender?.stalls.nanos ?? 0) }
+
+    private func restoreAt(_ aloneSince: UInt64) -> UInt64 { adding(aloneSince, options.restoreAfterNanos ?? .max) }
+
+    /// Alone with fault tolerance on: once `restoreAfter` has passed and a host is free, starts a
+    /// state transfer to it; while one runs, takes its next step. When the new backup holds the
+    /// state, logging resumes on its link at the next seq.
+    ///
+    /// The stop-and-copy waits for the start of a scheduling round (`atRoundStart`: the first
+    /// vCPU's slice, or an idle machine), because the restored backup's scheduler starts there:
+    /// with several vCPUs, a copy taken before vCPU 2's slice would have the backup begin the
+    /// round with vCPU 0 where the primary goes on with vCPU 2.
+    private func restoreRedundancy(_ now: UInt64, atRoundStart: Bool) throws {
+        if let transfer {
+            switch try transfer.step(now: now, outputsProduced: UInt64(stats.outputs), outputsReleased: released, mayStop: atRoundStart) {
+            case .copying:
+                logRate.record(total: linkBytes, at: now)
+            case .restored:
+                adopt(transfer)
+            case .abandoned:
+                transfers.append(transfer.record)
+                self.transfer = nil
+                aloneSince = monotonicNanos()
+            }
+            return
+        }
+        guard let aloneSince, !finished, now >= restoreAt(aloneSince) else { return }
+        let options = options
+        guard let (spare, channel) = context.spares.invite(from: side, epoch: epoch, makeLink: {
+            LogChannel(profile: options.profile, capacity: options.logCapacity, node: options.ringNode, wait: options.wait, seed: options.seed &+ nextSeq)
+        }) else { return }
+        let record = TransferRecord(from: side, to: spare, epoch: epoch, startedAt: monotonicNanos())
+        transfer = StateTransfer(machine: machine, channel: channel, firstSeq: nextSeq, record: record,
+                                 failureTimeout: options.failureTimeout, untrackedWrites: options.sabotage.untrackedWrites)
+    }
+
+    /// The new backup holds the state: its link becomes the log.
+    private func adopt(_ transfer: StateTransfer) {
+        let t = transfer.record.resumedAt ?? monotonicNanos()
+        earlierLinkBytes += sender?.bytesSent ?? 0
+        earlierLinkStallNanos += sender?.stalls.nanos ?? 0
+        link = transfer.channel
+        log = transfer.channel.primary.log
+        acks = transfer.channel.primary.acks
+        sender = log
+        nextSeq = transfer.nextSeq
+        lastSeq = nextSeq - 1
+        lastStamped = lastSeq
+        acknowledged = lastSeq
+        loggedReleased = released
+        lastHeard = t
+        lastFlushed = t
+        nextClaimAt = 0
+        currentLag = 0
+        aloneSince = nil
+        context.network.inheritHistory(by: transfer.record.to, from: side)
+        transfers.append(transfer.record)
+        self.transfer = nil
+        events.append(RoleEvent(side: side, kind: .restored, at: t, epoch: epoch))
+    }
+
+    /// At the end of the run: a transfer still in progress is given up (its link closed).
+    func abandonTransfer() {
+        guard let transfer else { return }
+        var record = transfer.record
+        record.abandoned = "the run ended first"
+        transfers.append(record)
+        transfer.channel.close()
+        self.transfer = nil
     }
 
     private func strike(_ crash: CrashPoint, now: UInt64) -> SideStopped {
@@ -414,8 +511,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             stats.windowStart = now
             instructionsAtWindowStart = totalInstructions
             stats.entriesAtWindowStart = lastSeq
-            stats.bytesAtWindowStart = sender?.bytesSent ?? 0
-            stats.stallAtWindowStart = sender?.stalls.nanos ?? 0
+            stats.bytesAtWindowStart = linkBytes
+            stats.stallAtWindowStart = linkStallNanos
             stats.throttleAtWindowStart = stats.throttleNanos
             stats.outputStallAtWindowStart = stats.outputStallNanos
             stats.ringWaitAtWindowStart = stats.ringWaitNanos
@@ -434,7 +531,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         guard let log, let acks else { return }
         var now = monotonicNanos()
         // A closed channel means the backup stopped (it diverged or failed) and said so.
-        do { try append(.endOfLog, vcpu: 0, count: totalInstructions, flags: .acknowledgeNow, value: finalStateHash) } catch { return }
+        try append(.endOfLog, vcpu: 0, count: totalInstructions, flags: .acknowledgeNow, value: finalStateHash)
+        if log.isClosed { return }
         flush(now)
         let deadline = now + timeout
         // A closed channel means the backup stopped (it diverged or failed): no ACK will come.

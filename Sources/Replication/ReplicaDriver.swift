@@ -19,6 +19,9 @@ import Topology
 final class ReplicaDriver: HostDriver {
     let backup: BackupDriver
     unowned let machine: Machine
+    let side: Side
+    /// The epoch of the primary it backs.
+    let epoch: UInt64
     private let takeover: Takeover
     private let faults: FaultSchedule?
     private let crash: CrashPoint?
@@ -30,8 +33,10 @@ final class ReplicaDriver: HostDriver {
     private(set) var events: [RoleEvent] = []
     private var lastSliceAt: UInt64
 
-    init(machine: Machine, backup: BackupDriver, takeover: Takeover, faults: FaultSchedule?) {
+    init(machine: Machine, side: Side, epoch: UInt64, backup: BackupDriver, takeover: Takeover, faults: FaultSchedule?) {
         self.machine = machine
+        self.side = side
+        self.epoch = epoch
         self.backup = backup
         self.takeover = takeover
         self.faults = faults
@@ -104,24 +109,24 @@ final class ReplicaDriver: HostDriver {
     /// The primary fell silent: every entry received has been replayed. Asks the arbiter.
     private func candidate(_ silent: PrimarySilent) throws {
         if events.last?.kind != .detected && events.last?.kind != .arbiterUnreachable {
-            events.append(RoleEvent(side: .b, kind: .detected, at: silent.detectedAt, epoch: 1, lastHeard: silent.lastHeard))
+            events.append(RoleEvent(side: side, kind: .detected, at: silent.detectedAt, epoch: epoch, lastHeard: silent.lastHeard))
         }
         switch takeover.claim(replayed: backup) {
         case .live(let driver, let epoch, let at):
-            events.append(RoleEvent(side: .b, kind: .live, at: at, epoch: epoch))
+            events.append(RoleEvent(side: side, kind: .live, at: at, epoch: epoch))
             primary = driver
         case .lost(let epoch, let at):
-            events.append(RoleEvent(side: .b, kind: .halted, at: at, epoch: epoch))
+            events.append(RoleEvent(side: side, kind: .halted, at: at, epoch: epoch))
             throw SideStopped()
         case .unreachable(let at, let retry):
-            events.append(RoleEvent(side: .b, kind: .arbiterUnreachable, at: at, epoch: 1))
+            events.append(RoleEvent(side: side, kind: .arbiterUnreachable, at: at, epoch: epoch))
             sleepNanos(retry)
         }
     }
 
     private func strike(_ now: UInt64) -> SideStopped {
         if let crash { faults?.struck(crash.index, at: now) }
-        events.append(RoleEvent(side: .b, kind: .crashed, at: now, epoch: 1))
+        events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch))
         return SideStopped()
     }
 }
@@ -140,10 +145,13 @@ enum Candidacy {
     case unreachable(at: UInt64, retry: UInt64)
 }
 
-/// Side B's takeover: claims epoch 2 from side A's epoch 1.
+/// A backup's takeover: `side` claims the epoch after its primary's (`epoch`, owned by `owner`).
 final class BackupTakeover<Client: ClientLoad>: Takeover {
     let context: RunContext<Client>
     unowned let machine: Machine
+    let side: Side
+    let epoch: UInt64
+    let owner: Side
     let uncertain: UncertainOutputs<Client>
     /// The state hash of the machine when it went live (taken only if asked: a test compares it
     /// with an offline replay of the same log).
@@ -153,22 +161,26 @@ final class BackupTakeover<Client: ClientLoad>: Takeover {
     private(set) var resent = 0
     private(set) var primary: PrimaryDriver<Client>?
 
-    init(context: RunContext<Client>, machine: Machine, backup: BackupDriver, hashAtGoLive: Bool) {
+    init(context: RunContext<Client>, machine: Machine, side: Side, epoch: UInt64, owner: Side, backup: BackupDriver,
+         hashAtGoLive: Bool) {
         self.context = context
         self.machine = machine
+        self.side = side
+        self.epoch = epoch
+        self.owner = owner
         self.hashAtGoLive = hashAtGoLive
-        uncertain = UncertainOutputs(network: context.network)
+        uncertain = UncertainOutputs(network: context.network, side: side)
         backup.witness = uncertain
     }
 
     func claim(replayed backup: BackupDriver) -> Candidacy {
-        switch context.arbiter.claim(by: .b, from: 1, owner: .a) {
+        switch context.arbiter.claim(by: side, from: epoch, owner: owner) {
         case .won(let won):
             if hashAtGoLive { goLiveStateHash = machine.stateHash() }
             let now = monotonicNanos()
-            context.network.claim(by: .b, epoch: won)
-            let driver = PrimaryDriver(context: context, machine: machine, channel: nil, side: .b, epoch: won,
-                                       firstSeq: backup.nextSeq, outputBase: UInt64(backup.outputsChecked))
+            context.network.claim(by: side, epoch: won)
+            let driver = PrimaryDriver(context: context, machine: machine, channel: nil, side: side, epoch: won,
+                                       firstSeq: backup.nextSeq, outputBase: backup.outputBase + UInt64(backup.outputsChecked))
             resent = uncertain.resend(epoch: won, now: now)
             primary = driver
             return .live(driver, epoch: won, at: now)
@@ -186,13 +198,20 @@ final class BackupTakeover<Client: ClientLoad>: Takeover {
 /// Storage: an `OutputRule` (allocated once; holding and dropping allocate nothing).
 final class UncertainOutputs<Client: ClientLoad>: OutputWitness {
     private let network: ClientNetwork<Client>
-    private let held = OutputRule()
+    private let side: Side
+    /// 64 MiB of arena: a guest writing 4 MB outputs can have two unreported at once when the
+    /// host is busy (the large-outputs test failed so under a loaded suite with 8 MiB). Memory
+    /// the allocator maps lazily, so it costs only what is held.
+    private let held = OutputRule(arenaBytes: 64 << 20)
     private var releasedUpTo: UInt64 = 0
 
-    init(network: ClientNetwork<Client>) { self.network = network }
+    init(network: ClientNetwork<Client>, side: Side) {
+        self.network = network
+        self.side = side
+    }
 
     func replayed(_ output: UnsafeRawBufferPointer, number: UInt64) throws {
-        network.noteReplayed(output, by: .b)
+        network.noteReplayed(output, by: side)
         guard number > releasedUpTo else { return }
         guard held.hold(output, tag: number) else {
             throw ReplicationError("the backup cannot keep copies of \(held.heldCount) outputs its primary has not reported released")
@@ -206,7 +225,7 @@ final class UncertainOutputs<Client: ClientLoad>: OutputWitness {
 
     /// Sends every held output again as the new primary of `epoch`; returns how many.
     func resend(epoch: UInt64, now: UInt64) -> Int {
-        let network = network
-        return held.release(upTo: .max) { network.deliver($0, from: .b, epoch: epoch, now: now) }
+        let network = network, side = side
+        return held.release(upTo: .max) { network.deliver($0, from: side, epoch: epoch, now: now) }
     }
 }

@@ -69,9 +69,10 @@ public struct ReplicationReport: Sendable {
 /// `options.backupCPU` (fault tolerance on); the clients behind a `ClientNetwork` that both sides
 /// share, driven by whichever side is live. Faults in `options.faults` are injected on the way.
 public enum ReplicatedRun {
-    /// `recordLog` keeps every entry the backup replayed in memory (for tests); `trace` streams
-    /// every entry the backup receives to a trace file, which the run finishes (a failure to
-    /// write it fails the run). Without fault tolerance there is no log, and `trace` is unused.
+    /// `recordLog` keeps every entry the first backup replayed in memory (for tests); `trace`
+    /// streams every entry the first backup receives to a trace file, which the run finishes (a
+    /// failure to write it fails the run). Without fault tolerance there is no log, and `trace`
+    /// is unused.
     public static func run<Client: ClientLoad>(
         program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions, client: Client,
         recordLog: Bool = false, trace: TraceWriter? = nil
@@ -81,66 +82,52 @@ public enum ReplicatedRun {
         let channel = options.faultTolerance
             ? LogChannel(profile: options.profile, capacity: options.logCapacity, node: node, wait: options.wait, seed: options.seed)
             : nil
-        let results = Results(
-            primary: try Machine(program: program, vcpus: vcpus, memorySize: memory),
-            backup: options.faultTolerance ? try Machine(program: program, vcpus: vcpus, memorySize: memory) : nil)
+        let primaryMachine = try Machine(program: program, vcpus: vcpus, memorySize: memory)
+        let backupMachine = options.faultTolerance ? try Machine(program: program, vcpus: vcpus, memorySize: memory) : nil
         let context = RunContext(options: options, client: client)
+        let results = RunResults(firstLink: channel)
+        if let channel { context.spares.add(link: channel) }
+        let hostA = SideHost(side: .a, context: context, results: results, program: program, vcpus: vcpus, memory: memory,
+                             drainTimeout: drainTimeout, recordLog: recordLog, trace: trace, first: .primary(primaryMachine, channel))
+        let hostB = backupMachine.map { machine in
+            SideHost(side: .b, context: context, results: results, program: program, vcpus: vcpus, memory: memory,
+                     drainTimeout: drainTimeout, recordLog: recordLog, trace: trace,
+                     first: .backup(machine, channel!, epoch: 1, owner: .a, restored: nil))
+        }
 
         let backup = channel.map { channel in
             PinnedThread(cpu: options.backupCPU) {
-                runBackup(channel: channel, context: context, results: results, recordLog: recordLog, trace: trace, drainTimeout: drainTimeout)
+                let cpus = allowedCPUs()
+                results.update { $0.backupCPUs = cpus }
+                do { try checkPinned("backup", to: options.backupCPU, allowed: cpus) } catch {
+                    results.fail(backup: "backup: \(error)")
+                    channel.close()
+                    return
+                }
+                hostB!.run()
             }
         }
         let primary = PinnedThread(cpu: options.primaryCPU) {
-            let primaryMachine = results.primaryMachine
-            var driver = PrimaryDriver(context: context, machine: primaryMachine, channel: channel)
-            results.primaryCPUs = allowedCPUs()
-            var summary: RunSummary?
-            defer {
-                results.eventsA = driver.events
-                if driver.measuring { results.instructionsAtWindowStartA = driver.instructionsAtWindowStart }
-            }
-            do {
-                try checkPinned("primary", to: options.primaryCPU, allowed: results.primaryCPUs)
-                summary = try primaryMachine.drive(&driver, quantum: options.quantum)
-            } catch is SideStopped {
-                // Crashed or halted: nothing of this side runs any more (no drain, no close).
-                results.logRateA = driver.logRate.bytes
+            let cpus = allowedCPUs()
+            results.update { $0.primaryCPUs = cpus }
+            do { try checkPinned("primary", to: options.primaryCPU, allowed: cpus) } catch {
+                results.fail(primary: "primary: \(error)")
+                channel?.close()
                 return
-            } catch {
-                results.primaryFailure = "primary: \(error)"
             }
-            let end = monotonicNanos()
-            results.primaryHash = summary?.stateHash ?? primaryMachine.stateHash()
-            // A primary that failed logs no end-of-log entry: its log is cut short, as the
-            // backup then reports.
-            if results.primaryFailure == nil {
-                do { try driver.drain(finalStateHash: results.primaryHash, timeout: drainTimeout) } catch is SideStopped {
-                    results.logRateA = driver.logRate.bytes
-                    return
-                } catch {
-                    results.primaryFailure = "primary: \(error)"
-                }
-            }
-            // A primary that went on alone has cut its backup off: it closes nothing, and the
-            // backup, hearing nothing, asks the arbiter and halts.
-            if driver.log != nil { channel?.close() }
-            context.network.stopMeasuring(now: end)
-            results.logRateA = driver.logRate.bytes
-            results.report = driver.report(end: end)
-            results.survivor = .a
+            hostA.run()
         }
         // A channel that cannot carry the log (a link far too slow for the workload) would keep
         // the primary waiting for ring space, and the backup for entries, without end; past the
         // run's duration plus the final drain's timeout and a second's grace, the watchdog
-        // closes the channel and the scenario fails with the reason.
+        // cuts every link and the scenario fails with the reason.
         let finished = DispatchSemaphore(value: 0)
-        let watchdog = channel.map { channel in
+        let watchdog = channel.map { _ in
             PinnedThread(cpu: nil) {
                 let limit = options.durationNanos + drainTimeout + 1_000_000_000
                 if finished.wait(timeout: .now() + .nanoseconds(Int(min(limit, UInt64(Int.max))))) == .timedOut {
-                    results.overran = "the run did not end within \(Double(limit / 1_000_000) / 1_000) s (its duration, the final drain and 1 s): the channel (\(options.profile)) could not carry the log, so the watchdog closed it"
-                    channel.close()
+                    results.update { $0.overran = "the run did not end within \(Double(limit / 1_000_000) / 1_000) s (its duration, the final drain and 1 s): the channel (\(options.profile)) could not carry the log, so the watchdog closed it" }
+                    context.spares.close(cutLinks: true)
                 }
             }
         }
@@ -149,115 +136,47 @@ public enum ReplicatedRun {
         finished.signal()
         watchdog?.join()
 
+        let r = results.gathered
         let network = context.network
         network.chargeUnanswered(now: monotonicNanos())
-        // The survivor's report; a side that went live after a failover reports over the whole
-        // window, the guest's instructions counted from the window's start on side A.
-        var report: ReplicationReport
-        if results.survivor == .b, var live = results.reportB {
-            if let windowStartA = results.instructionsAtWindowStartA {
-                live.primaryInstructions = results.finalInstructionsB - windowStartA
-            }
-            live.windowNanos = max(1, results.endB > context.measureFrom ? results.endB - context.measureFrom : 1)
-            live.endedDuringWarmup = results.endB < context.measureFrom
-            report = live
-        } else if let a = results.report {
-            report = a
-        } else {
-            report = .failed("no side survived: \(results.primaryFailure ?? results.backupFailure ?? "both stopped")", faultTolerance: options.faultTolerance)
-        }
-        report.primaryStateHash = results.survivor == .b ? results.backupHash ?? 0 : results.primaryHash
-        report.backupStateHash = results.survivor == .b ? nil : results.backupHash
-        report.backupEntriesReplayed = results.backupReplayed
-        report.backupOutputsChecked = results.backupOutputs
-        report.acksSent = results.acksSent
-        report.ackDeliveries = results.ackDeliveries
-        report.primaryCPUs = results.primaryCPUs
-        report.backupCPUs = results.backupCPUs
-        report.sabotagedSeq = results.sabotagedSeq
-        report.recordedLog = results.recorded
+        var report = r.report
+            ?? .failed("no side survived: \(r.primaryFailure ?? r.backupFailure ?? "both stopped")", faultTolerance: options.faultTolerance)
+        report.primaryStateHash = r.primaryHash
+        report.backupStateHash = r.backupHash
+        report.backupEntriesReplayed = r.backupReplayed
+        report.backupOutputsChecked = r.backupOutputs
+        report.acksSent = r.acksSent
+        report.ackDeliveries = r.ackDeliveries
+        report.primaryCPUs = r.primaryCPUs
+        report.backupCPUs = r.backupCPUs
+        report.sabotagedSeq = r.sabotagedSeq
+        report.recordedLog = r.recorded
         report.logTrace = options.faultTolerance ? trace?.path : nil
-        report.divergence = results.divergence
+        report.divergence = r.divergence
         if options.faultTolerance {
             let timeline = network.timeline
-            timeline.addLogBytes(results.logRateA)
+            for rate in r.logRates { timeline.addLogBytes(rate) }
             // Requests sent in the last retry period (plus 10 ms) before the run's end may be
             // waiting for a re-send that the end cut off: only older ones count as unanswered.
             let end = context.endAt
             report.failover = FailoverReport(
                 faults: context.faults?.faults ?? [], faultTimes: options.faults.indices.map { context.faults?.startedAt($0) },
-                runStart: context.start, events: (results.eventsA + results.eventsB).sorted { $0.at < $1.at },
-                survivor: results.survivor, finalEpoch: context.arbiter.current.epoch, goLiveStateHash: results.goLiveHash,
+                runStart: context.start, events: r.events.sorted { $0.at < $1.at },
+                survivor: r.survivor, finalEpoch: context.arbiter.current.epoch, goLiveStateHash: r.goLiveHash,
                 epochsWithTwoOwners: network.epochsWithTwoOwners,
                 staleReplies: network.staleReplies,
-                outputsLost: results.survivor.map { network.outputsMissingFromHistory(of: $0) } ?? 0,
+                outputsLost: r.survivor.map { network.outputsMissingFromHistory(of: $0) } ?? 0,
                 requestsUnanswered: network.unanswered(sentBefore: end - min(end, options.clientRetry + 10_000_000)),
                 duplicatesDropped: network.duplicatesDropped, retransmissions: network.retransmissions,
-                outputsResent: results.resent, gaps: network.gaps, heartbeatNanos: options.heartbeat,
-                failureTimeoutNanos: options.failureTimeout, timeline: timeline)
+                outputsResent: r.resent, transfers: r.transfers.sorted { $0.startedAt < $1.startedAt }, gaps: network.gaps,
+                heartbeatNanos: options.heartbeat, failureTimeoutNanos: options.failureTimeout, timeline: timeline)
         }
         // After a divergence the backup closes the channel, so the primary's own failure (if
         // any) is only its consequence.
-        report.failure = results.overran
-            ?? (results.divergence == nil ? results.primaryFailure ?? results.backupFailure : results.backupFailure)
-            ?? results.traceFailure ?? report.failure
+        report.failure = r.overran
+            ?? (r.divergence == nil ? r.primaryFailure ?? r.backupFailure : r.backupFailure)
+            ?? r.traceFailure ?? report.failure
         return (report, network.finalClient)
-    }
-
-    /// Side B: replays the log, and fails over if the primary falls silent.
-    private static func runBackup<Client: ClientLoad>(
-        channel: LogChannel, context: RunContext<Client>, results: Results, recordLog: Bool, trace: TraceWriter?, drainTimeout: UInt64
-    ) {
-        let options = context.options
-        let backupMachine = results.backupMachine!
-        let source = LiveLogSource(channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace,
-                                   heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
-                                   crashDeadline: CrashPoint(context.faults, role: .backup)?.deadline ?? .max)
-        let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
-        let inner: LogSource = sabotaged ?? source
-        let tapped: TappedLogSource? = recordLog ? TappedLogSource(inner) : nil
-        let replayed: LogSource = tapped ?? inner
-        let backup = BackupDriver(source: replayed, checks: LogChecks.all.subtracting(options.sabotage.skipChecks))
-        let takeover = BackupTakeover(context: context, machine: backupMachine, backup: backup, hashAtGoLive: recordLog)
-        var replica = ReplicaDriver(machine: backupMachine, backup: backup, takeover: takeover, faults: context.faults)
-        defer {
-            results.sabotagedSeq = sabotaged?.applied
-            results.eventsB = replica.events + (takeover.primary?.events ?? [])
-            results.acksSent = source.acks.acksSent
-            results.ackDeliveries = source.sentAcks
-            results.recorded = tapped?.entries
-            results.backupReplayed = backup.entriesReplayed
-            results.backupOutputs = backup.outputsChecked
-            results.resent = takeover.resent
-            results.goLiveHash = takeover.goLiveStateHash
-            do { try trace?.finish() } catch { results.traceFailure = "\(error)" }
-        }
-        results.backupCPUs = allowedCPUs()
-        var finalHash: UInt64?
-        do {
-            try checkPinned("backup", to: options.backupCPU, allowed: results.backupCPUs)
-            let summary = try backupMachine.drive(&replica, quantum: options.quantum)
-            finalHash = summary.stateHash
-            if let live = takeover.primary {
-                let end = monotonicNanos()
-                context.network.stopMeasuring(now: end)
-                results.reportB = live.report(end: end)
-                results.endB = end
-                results.finalInstructionsB = summary.totalInstructions
-                results.survivor = .b
-            } else {
-                try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
-            }
-        } catch is SideStopped {
-            return
-        } catch let divergence as Divergence {
-            results.divergence = divergence
-            channel.close()
-        } catch {
-            results.backupFailure = "backup: \(error)"
-            channel.close()
-        }
-        results.backupHash = finalHash ?? backupMachine.stateHash()
     }
 
     /// Throws unless the calling thread, asked to run on `cpu`, may run there only: a thread
@@ -265,45 +184,6 @@ public enum ReplicatedRun {
     private static func checkPinned(_ side: String, to cpu: Int?, allowed: [Int]) throws {
         guard let cpu, allowed != [cpu] else { return }
         throw ReplicationError("the \(side) thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(allowed)))")
-    }
-
-    /// State shared by the two threads and the caller; each field is written by one thread and
-    /// read after `join`, which orders the accesses.
-    private final class Results: @unchecked Sendable {
-        let primaryMachine: Machine
-        let backupMachine: Machine?
-        var report: ReplicationReport?
-        var reportB: ReplicationReport?
-        var survivor: Side?
-        var endB: UInt64 = 0
-        var finalInstructionsB: UInt64 = 0
-        var instructionsAtWindowStartA: UInt64?
-        var primaryHash: UInt64 = 0
-        var backupHash: UInt64?
-        var goLiveHash: UInt64?
-        var backupReplayed: UInt64 = 0
-        var backupOutputs = 0
-        var resent = 0
-        var acksSent: UInt64 = 0
-        var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
-        var primaryCPUs: [Int] = []
-        var backupCPUs: [Int] = []
-        var sabotagedSeq: UInt64?
-        var recorded: [LogEntry]?
-        var divergence: Divergence?
-        var primaryFailure: String?
-        var backupFailure: String?
-        var traceFailure: String?
-        var eventsA: [RoleEvent] = []
-        var eventsB: [RoleEvent] = []
-        var logRateA: [UInt64] = []
-        /// Set by the watchdog thread before it closes the channel; read after every join.
-        var overran: String?
-
-        init(primary: Machine, backup: Machine?) {
-            primaryMachine = primary
-            backupMachine = backup
-        }
     }
 }
 
@@ -332,7 +212,7 @@ extension PrimaryDriver {
     func report(end: UInt64) -> ReplicationReport {
         let windowStart = measuring ? stats.windowStart : start
         let window = end > windowStart ? end - windowStart : 1
-        let stalls = (sender?.stalls.nanos ?? 0) - (measuring ? stats.stallAtWindowStart : 0)
+        let stalls = linkStallNanos - (measuring ? stats.stallAtWindowStart : 0)
             + stats.throttleNanos - (measuring ? stats.throttleAtWindowStart : 0)
             + stats.outputStallNanos - (measuring ? stats.outputStallAtWindowStart : 0)
             + stats.ringWaitNanos - (measuring ? stats.ringWaitAtWindowStart : 0)
@@ -341,7 +221,7 @@ extension PrimaryDriver {
             primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
             requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
-            logBytes: (sender?.bytesSent ?? 0) - (measuring ? stats.bytesAtWindowStart : 0),
+            logBytes: linkBytes - (measuring ? stats.bytesAtWindowStart : 0),
             acksSent: 0, acksInWindow: stats.acksInWindow,
             heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,
             primaryStallFraction: Double(stalls) / Double(window),

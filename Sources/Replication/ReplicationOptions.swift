@@ -45,6 +45,9 @@ public struct ReplicationOptions: Sendable {
     /// Clients send a request again when it has gone unanswered this long (nil: twice the
     /// failure timeout).
     public var clientRetryNanos: UInt64?
+    /// A primary without a backup starts a new one by state transfer this long after it went on
+    /// alone, once a host is free (nil: never, redundancy stays lost).
+    public var restoreAfterNanos: UInt64? = 0
 
     /// 10 ms (the paper's heartbeat period is of this order), or the channel's round trip if
     /// longer, so that a heartbeat is never outrun by the link itself.

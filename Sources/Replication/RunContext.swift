@@ -6,6 +6,8 @@ final class RunContext<Client: ClientLoad>: @unchecked Sendable {
     let options: ReplicationOptions
     let network: ClientNetwork<Client>
     let arbiter: Arbiter
+    /// Hosts free to take a new backup, and every link made.
+    let spares = SpareHosts()
     let faults: FaultSchedule?
     /// Only when a partition or latency spike is planned: the receive paths consult it then.
     let linkFaults: FaultSchedule?
@@ -47,6 +49,9 @@ public struct RoleEvent: Sendable, Equatable {
         case live
         /// It lost the arbiter and halted.
         case halted
+        /// A primary's new backup holds its state (a state transfer completed): redundancy is
+        /// restored.
+        case restored
     }
 
     public var side: Side
@@ -81,8 +86,10 @@ public struct FailoverReport: @unchecked Sendable {
     public var requestsUnanswered: Int
     public var duplicatesDropped: Int
     public var retransmissions: Int
-    /// Outputs the new primary sent again at go-live.
+    /// Outputs the new primary sent again at go-live (over every failover).
     public var outputsResent: Int
+    /// Every state transfer a primary started, in order.
+    public var transfers: [TransferRecord]
     /// Gaps of more than 1 ms between consecutive replies the clients accepted.
     public var gaps: [(from: UInt64, to: UInt64)]
     public var heartbeatNanos: UInt64

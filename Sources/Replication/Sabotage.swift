@@ -30,6 +30,9 @@ public struct Sabotage: Sendable, Equatable {
     public var noClientResend = false
     /// The arbiter grants every claim (no test-and-set): both sides of a partition can go live.
     public var arbiterAlwaysGrants = false
+    /// A state transfer's pre-copy never learns which pages the guest wrote: it sends memory
+    /// once and nothing again, so the new backup starts from a stale copy.
+    public var untrackedWrites = false
 
     public init() {}
 

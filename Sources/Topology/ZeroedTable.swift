@@ -22,6 +22,12 @@ public final class ZeroedTable<Element: BitwiseCopyable> {
 
     deinit { free(base) }
 
+    /// Makes every slot that of `other` (a table of the same count).
+    public func copy(from other: ZeroedTable<Element>) {
+        precondition(other.count == count, "tables of \(other.count) and \(count) slots")
+        base.update(from: other.base, count: count)
+    }
+
     @inline(__always)
     public subscript(index: Int) -> Element {
         get { base[index] }

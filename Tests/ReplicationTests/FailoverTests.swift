@@ -22,6 +22,8 @@ struct FailoverScenario {
     /// Shorter than the default (two failure timeouts), so that requests lost in a failover are
     /// re-sent, answered and counted well inside a short run.
     var clientRetry: UInt64? = 150_000_000
+    /// Restore redundancy by state transfer this long after a side goes on alone (nil: never).
+    var restoreAfter: UInt64? = 0
     var sabotage = Sabotage()
 
     var options: ReplicationOptions {
@@ -34,6 +36,7 @@ struct FailoverScenario {
         o.heartbeatNanos = heartbeat
         o.failureTimeoutNanos = failureTimeout
         o.clientRetryNanos = clientRetry
+        o.restoreAfterNanos = restoreAfter
         o.sabotage = sabotage
         o.primaryCPU = nil
         o.backupCPU = nil
@@ -46,7 +49,8 @@ struct FailoverScenario {
         return "ftbench run --workload kvstore --ft on --profile \(profile.name) --rate \(Int(rate)) --warmup \(warmup) --duration \(duration) "
             + "--repeat 1 --seed \(seed) --heartbeat \(ChannelProfile.compact(nanos: heartbeat)) "
             + "--failure-timeout \(ChannelProfile.compact(nanos: failureTimeout))"
-            + (clientRetry.map { " --client-retry \(ChannelProfile.compact(nanos: $0))" } ?? "") + " --cpus none \(faultOptions)"
+            + (clientRetry.map { " --client-retry \(ChannelProfile.compact(nanos: $0))" } ?? "")
+            + " --restore-after \(restoreAfter.map { ChannelProfile.compact(nanos: $0) } ?? "never") --cpus none \(faultOptions)"
     }
 
     func run(recordLog: Bool = false) throws -> (ReplicationReport, KVClient) {

@@ -1,0 +1,94 @@
+import GuestVM
+import Harness
+import LogChannel
+import Replication
+import Testing
+import Topology
+
+let repeatedFailoverPoints = longTests ? 40 : 4
+
+/// Restoring redundancy: a primary without a backup makes a new one by state transfer (pre-copy
+/// with dirty-page tracking, then a stop-and-copy), and repeated failures in one run work.
+@Suite("State transfer", .serialized)
+struct StateTransferTests {
+    /// The backup crashes; the primary goes on alone, then transfers its state to the restarted
+    /// host, whose replay must end in the primary's final state (the end-of-log check). Over a
+    /// 1 Gbit/s link, so the pre-copy takes several rounds.
+    @Test("a primary left alone restores a backup by state transfer, which then replays to the primary's state")
+    func restoresBackup() throws {
+        var scenario = FailoverScenario(seed: 3, faults: [.crash(.backup, at: .elapsed(nanos: 250_000_000))])
+        scenario.profile = try ChannelProfile.parse("lan,bw=1gbit")
+        let (report, client) = try scenario.run()
+        let f = try #require(report.failover)
+        #expect(report.failure == nil && report.divergence == nil, "\(report.failure ?? "") — \(scenario.command)")
+        let transfer = try #require(f.transfers.first, "no transfer — \(scenario.command)")
+        #expect(transfer.from == .a && transfer.to == .b && transfer.abandoned == nil)
+        let resumed = try #require(transfer.resumedAt)
+        #expect(transfer.rounds >= 2, "4 MiB at 1 Gbit/s takes 34 ms, long enough for the guest to dirty pages")
+        #expect(transfer.bytes >= 4 << 20 && transfer.bytesResent > 0)
+        #expect(f.events.contains { $0.kind == .restored && $0.side == .a && $0.at == resumed })
+        // The restored backup replayed the rest of the run and ended in the primary's state.
+        #expect(report.backupStateHash == report.primaryStateHash)
+        #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0)
+    }
+
+    /// Negative control for the restored state's equality. Sabotage: `untrackedWrites`, the
+    /// pre-copy never learns which pages the guest wrote, so the new backup starts from a stale
+    /// copy of memory; the transfer-end hash check must catch it.
+    @Test("negative control: with writes untracked the restored state differs, and the transfer says so")
+    func untrackedWritesCaught() throws {
+        var sabotage = Sabotage()
+        sabotage.untrackedWrites = true
+        let scenario = FailoverScenario(seed: 3, faults: [.crash(.backup, at: .elapsed(nanos: 250_000_000))], sabotage: sabotage)
+        let (report, _) = try scenario.run()
+        #expect(report.failure?.contains("the transfer missed a write") == true,
+                "\(report.failure ?? "no failure"); transfers: \(report.failover?.transfers ?? [])")
+    }
+
+    /// Repeated failures at random points: the primary crashes, the backup takes over and
+    /// restores a backup on the restarted host, then the new primary crashes and the newest
+    /// backup takes over. Nothing is lost, no request goes unanswered, no duplicate reaches the
+    /// application, no epoch has two owners, and the epochs go 1, 2, 3.
+    @Test("repeated primary crashes: each newest backup takes over, and nothing is lost")
+    func repeatedFailovers() throws {
+        for point in 0..<repeatedFailoverPoints {
+            let seed = UInt64(point + 1)
+            var points = FaultPoints(seed ^ 0x2E57)
+            var scenario = FailoverScenario(seed: seed, faults: [
+                .crash(.primary, at: .elapsed(nanos: points.time(0.25, 0.45))),
+                .crash(.primary, at: .elapsed(nanos: points.time(1.15, 1.35))),
+            ])
+            scenario.duration = 1.9
+            scenario.failureTimeout = 200_000_000
+            let (report, client) = try scenario.run()
+            let f = try #require(report.failover)
+            let context = "point \(point), seed \(seed): \(scenario.command)"
+            #expect(report.failure == nil && report.divergence == nil, "\(report.failure ?? "") — \(context)")
+            #expect(f.finalEpoch == 3 && f.survivor == .a, "\(context)")
+            #expect(f.events.filter { $0.kind == .restored }.count >= 1, "\(context)")
+            #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0, "\(context)")
+            #expect(f.epochsWithTwoOwners.isEmpty, "\(context)")
+        }
+    }
+
+    /// Negative control for "no request unanswered" across repeated failovers. Sabotage:
+    /// `noClientResend`, clients never re-send, so the requests each crashed primary took but had
+    /// not logged stay unanswered; the count must see them.
+    @Test("negative control: without client re-sends, repeated failovers leave requests unanswered, and the count sees them")
+    func repeatedFailoversWithoutResend() throws {
+        var sabotage = Sabotage()
+        sabotage.noClientResend = true
+        var unanswered = 0
+        for seed in UInt64(1)...5 where unanswered == 0 {
+            var scenario = FailoverScenario(seed: seed, faults: [
+                .crash(.primary, at: .elapsed(nanos: 350_000_000)), .crash(.primary, at: .elapsed(nanos: 1_250_000_000)),
+            ], sabotage: sabotage)
+            scenario.duration = 1.9
+            scenario.failureTimeout = 200_000_000
+            let f = try #require(try scenario.run().0.failover)
+            #expect(f.finalEpoch == 3)
+            unanswered += f.requestsUnanswered
+        }
+        #expect(unanswered > 0)
+    }
+}
