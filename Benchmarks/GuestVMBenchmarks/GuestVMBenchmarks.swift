@@ -30,6 +30,22 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The interpreter while a state transfer tracks writes (each store also marks its page):
+    // what the guest pays during pre-copy, against `GuestVM.sieve.run`, the store-heavy program
+    // run without tracking.
+    Benchmark("GuestVM.sieve.runTracked") { benchmark in
+        let machine = try makeMachine("sieve")
+        _ = machine.memory.startTrackingWrites()
+        benchmark.startMeasurement()
+        let start = monotonicNanos()
+        while !machine.isHalted(vcpu: 0) {
+            _ = machine.run(vcpu: 0, until: .max)
+        }
+        let elapsed = monotonicNanos() - start
+        benchmark.stopMeasurement()
+        report(benchmark, instructions: machine.instructionCount(vcpu: 0), nanos: elapsed)
+    }
+
     // Replication stops the guest at exact instruction counts to inject events. This is `loop`
     // stopped every 1,000 instructions (the kvstore workload sees an event every few thousand),
     // against the free run above.
