@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates results/reference/: the result sets that the figures in README.md and docs/ come
-# from. Run it on an otherwise idle machine; it takes about 15 minutes.
+# from. Run it on an otherwise idle machine; it takes about 17 minutes.
 #   default-*/          the default suite (scripts/bench.sh's command), 6 rounds
 #   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
+#   state-transfer-*/   kvstore at 10,000 req/s on lan at 1 Gbit/s, two primary crashes at random
+#                       times in each of 20 rounds: repeated failovers, each followed by a state
+#                       transfer to the restarted host (pause, transfer time, bytes re-sent)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each.
@@ -13,7 +16,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
-rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/benchmarks
+rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/state-transfer-* "$out"/benchmarks
 mkdir -p "$out/benchmarks"
 .build/release/ftbench run --output "$out" --name default --workload kvstore,compute \
   --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6
@@ -22,6 +25,9 @@ mkdir -p "$out/benchmarks"
 .build/release/ftbench run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \
   --rate 10000 --warmup 0.5 --duration 1.5 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
   --arbiter-latency 1ms --fault 'primary-crash@0.8s..1.6s'
+.build/release/ftbench run --output "$out" --name state-transfer --workload kvstore --ft on --profile lan,bw=1gbit \
+  --rate 10000 --warmup 0.5 --duration 1.7 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
+  --arbiter-latency 1ms --fault 'primary-crash@0.6s..1.0s' --fault 'primary-crash@1.4s..1.8s'
 for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
   swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
     > "$out/benchmarks/$target.md"
