@@ -178,8 +178,12 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
         let spares = context.spares
         spares.offer(side)
         while let invitation = spares.awaitInvitation(for: side, until: adding(context.endAt, drainTimeout)) {
+            // A backup crash due now strikes the new backup, during the transfer too: the source
+            // stops waiting for entries at its time, as the first backup's does.
+            let crash = CrashPoint(context.faults, role: .backup)
             let source = LiveLogSource(invitation.channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs,
-                                       heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults)
+                                       heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
+                                       crashDeadline: crash?.deadline ?? .max)
             do {
                 // The program and vCPU count were validated when the run's first machines were made.
                 let machine = try Machine(program: program, vcpus: vcpus, memorySize: memory)
@@ -188,6 +192,14 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
                 }
             } catch is PrimarySilent {
                 // The primary stopped during the transfer: wait for another.
+            } catch is CrashDue {
+                // Crashed while receiving: the host restarts empty again (the primary gives the
+                // transfer up when this side falls silent).
+                let now = monotonicNanos()
+                if let crash { context.faults?.struck(crash.index, at: now) }
+                results.update { $0.events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: invitation.epoch)) }
+                spares.offer(side)
+                continue
             } catch {
                 results.fail(backup: "backup: \(error)")
                 invitation.channel.close()
