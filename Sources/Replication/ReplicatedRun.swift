@@ -65,8 +65,9 @@ public struct ReplicationReport: Sendable {
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
 }
 
-/// Runs one scenario: side A, the primary, on `options.primaryCPU`; side B, its backup, on
-/// `options.backupCPU` (fault tolerance on); the clients behind a `ClientNetwork` that both sides
+/// Runs one scenario: side A's host, first the primary, on `options.primaryCPU`; side B's host,
+/// first its backup, on `options.backupCPU` (fault tolerance on; each host then plays whatever
+/// roles failures give it, see `SideHost`); the clients behind a `ClientNetwork` that both sides
 /// share, driven by whichever side is live. Faults in `options.faults` are injected on the way.
 public enum ReplicatedRun {
     /// `recordLog` keeps every entry the first backup replayed in memory (for tests); `trace`
