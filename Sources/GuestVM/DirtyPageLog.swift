@@ -18,8 +18,8 @@ public final class DirtyPageLog {
     let wordCount: Int
     public let pageCount: Int
 
-    init(memorySize: Int) {
-        pageCount = (memorySize + Self.pageSize - 1) >> Self.pageShift
+    init(pageCount: Int) {
+        self.pageCount = pageCount
         wordCount = (pageCount + 63) / 64
         words = .allocate(capacity: wordCount)
         words.initialize(repeating: 0, count: wordCount)

@@ -65,7 +65,7 @@ public final class GuestMemory {
 
     /// Starts marking every page written, by the guest or by a device, from now on.
     public func startTrackingWrites() -> DirtyPageLog {
-        let log = DirtyPageLog(memorySize: size)
+        let log = DirtyPageLog(pageCount: pageCount)
         dirtyPages = log
         return log
     }

@@ -64,6 +64,9 @@ public final class Machine {
 
     public func instructionCount(vcpu: Int) -> UInt64 { cpus[vcpu].retired }
 
+    /// Instructions retired over every vCPU.
+    public var totalInstructions: UInt64 { cpus.reduce(0) { $0 + $1.retired } }
+
     public func pc(vcpu: Int) -> Int { cpus[vcpu].pc }
     public func isHalted(vcpu: Int) -> Bool { cpus[vcpu].halted || cpus[vcpu].fault != nil }
     public func isWaiting(vcpu: Int) -> Bool { cpus[vcpu].waiting && cpus[vcpu].pending == 0 }

@@ -110,15 +110,14 @@ public struct DelayLineReceiver: @unchecked Sendable {
     /// `delay` as for `scan`.
     @inline(__always)
     func drain(limit: Int, delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
-        let now = immediate && delay == 0 ? 0 : monotonicNanos()
-        let horizon = now > delay ? now - delay : 0
+        let horizon = horizon(delay: delay)
         var count = 0
         var nextDue: UInt64?
         defer { if count > 0 { consumer.release() } }
         while count < limit, let frame = consumer.peek() {
             let due = frame.bytes.load(as: UInt64.self)
             if due > horizon {
-                nextDue = delay == .max ? nil : due + delay
+                nextDue = Self.arrival(due, delay: delay)
                 break
             }
             try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
@@ -137,18 +136,29 @@ public struct DelayLineReceiver: @unchecked Sendable {
     @inline(__always)
     func scan(delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
         guard consumer.scan() != nil else { return DrainResult(count: 0, nextDue: nil) }
-        let now = immediate && delay == 0 ? 0 : monotonicNanos()
-        let horizon = now > delay ? now - delay : 0
+        let horizon = horizon(delay: delay)
         var count = 0
         while let frame = consumer.scan() {
             let due = frame.bytes.load(as: UInt64.self)
-            if due > horizon { return DrainResult(count: count, nextDue: delay == .max ? nil : due + delay) }
+            if due > horizon { return DrainResult(count: count, nextDue: Self.arrival(due, delay: delay)) }
             try body(UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]))
             consumer.advanceScan(past: frame)
             count += 1
         }
         return DrainResult(count: count, nextDue: nil)
     }
+
+    /// Messages due at or before this time may be handed over: now, less `delay` (the clock is
+    /// not read for an immediate link without a fault).
+    @inline(__always)
+    private func horizon(delay: UInt64) -> UInt64 {
+        let now = immediate && delay == 0 ? 0 : monotonicNanos()
+        return now > delay ? now - delay : 0
+    }
+
+    /// When a message due at `due` arrives, held back `delay` (nil: never, the link is cut).
+    @inline(__always)
+    private static func arrival(_ due: UInt64, delay: UInt64) -> UInt64? { delay == .max ? nil : due + delay }
 
     /// The next scanned message, not consumed.
     @inline(__always)

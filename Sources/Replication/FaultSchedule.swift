@@ -144,6 +144,17 @@ struct CrashPoint {
             preconditionFailure("fault time ranges are drawn when the schedule is made")
         }
     }
+
+    /// Whether the crash is due at `now`, with the guest at `instructions`.
+    @inline(__always)
+    func isDue(at now: UInt64, instructions: UInt64) -> Bool { now >= deadline || instructions >= self.instructions }
+
+    /// Records in `schedule` that the crash struck `side` (in `epoch`) at `now`; returns the
+    /// side's event.
+    func strike(_ schedule: FaultSchedule?, side: Side, epoch: UInt64, at now: UInt64) -> RoleEvent {
+        schedule?.struck(index, at: now)
+        return RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch)
+    }
 }
 
 /// Unwinds a side's thread at once: it crashed (a fault) or halted (it lost the arbiter); the

@@ -62,7 +62,7 @@ final class LiveLogSource: LogSource {
             var progressDeadline = adding(lastReport, heartbeat)
             if executed > reportedExecuted { progressDeadline = min(progressDeadline, lastReport + Self.progressInterval) }
             if now >= progressDeadline {
-                send(Acknowledgement(received: acknowledgedReceived, executed: executed))
+                reportProgress()
                 progressDeadline = adding(now, heartbeat)
             }
             let deadline = min(batcher.nextDeadline ?? .max, progressDeadline, adding(lastHeard, failureTimeout, 1), crashDeadline)
@@ -105,7 +105,7 @@ final class LiveLogSource: LogSource {
             // the failure timeout and its primary went on alone (11 of the 24 compute FT rows of
             // the first schema-4 reference sets).
             if monotonicNanos() >= adding(lastReport, heartbeat) {
-                send(Acknowledgement(received: acknowledgedReceived, executed: executed))
+                reportProgress()
             }
         }
     }
@@ -132,6 +132,10 @@ final class LiveLogSource: LogSource {
         if let seq = ackUpTo { send(Acknowledgement(received: seq, executed: executed)) }
         return result
     }
+
+    /// An ACK that acknowledges nothing new and reports how far the backup has executed: its
+    /// progress, and its heartbeat.
+    private func reportProgress() { send(Acknowledgement(received: acknowledgedReceived, executed: executed)) }
 
     private func send(_ ack: Acknowledgement) {
         // A closed ACK ring means the primary is gone; the log is still replayed to its end.

@@ -83,7 +83,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private var currentLag: UInt64 = 0
     private(set) var instructionsAtWindowStart: UInt64 = 0
 
-    var totalInstructions: UInt64 { (0..<machine.vcpuCount).reduce(0) { $0 + machine.instructionCount(vcpu: $1) } }
+    var totalInstructions: UInt64 { machine.totalInstructions }
     var timerTicks: Int { timer.ticks }
 
     /// - Parameters:
@@ -170,7 +170,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         if let crash {
             // Crashes strike here, before the slice's entries are flushed: those are lost.
             let total = totalInstructions
-            if now >= crash.deadline || total >= crash.instructions { throw strike(crash, now: now) }
+            if crash.isDue(at: now, instructions: total) { throw strike(crash, now: now) }
             if crash.instructions != .max { end = min(end, count + (crash.instructions - total)) }
         }
         if let faults = context.faults, faults.awaitsInstructionCount { faults.noteProgress(instructions: totalInstructions, now: now) }
@@ -438,8 +438,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             case .restored:
                 adopt(transfer)
             case .abandoned:
-                transfers.append(transfer.record)
-                self.transfer = nil
+                endTransfer(transfer)
                 aloneSince = monotonicNanos()
             }
             return
@@ -474,24 +473,24 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         currentLag = 0
         aloneSince = nil
         context.network.inheritHistory(by: transfer.record.to, from: side)
-        transfers.append(transfer.record)
-        self.transfer = nil
+        endTransfer(transfer)
         events.append(RoleEvent(side: side, kind: .restored, at: t, epoch: epoch))
     }
 
     /// At the end of the run: a transfer still in progress is given up (its link closed).
     func abandonTransfer() {
         guard let transfer else { return }
-        var record = transfer.record
-        record.abandoned = "the run ended first"
-        transfers.append(record)
-        transfer.channel.close()
+        _ = transfer.abandon("the run ended first")
+        endTransfer(transfer)
+    }
+
+    private func endTransfer(_ transfer: StateTransfer) {
+        transfers.append(transfer.record)
         self.transfer = nil
     }
 
     private func strike(_ crash: CrashPoint, now: UInt64) -> SideStopped {
-        context.faults?.struck(crash.index, at: now)
-        events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch))
+        events.append(crash.strike(context.faults, side: side, epoch: epoch, at: now))
         return SideStopped()
     }
 

@@ -51,7 +51,7 @@ final class ReplicaDriver: HostDriver {
     /// tried again, by the new primary if it won); a due crash strikes; anything else is thrown.
     private func handle(_ error: any Error) throws {
         if let silent = error as? PrimarySilent { return try candidate(silent) }
-        if error is CrashDue { throw strike(monotonicNanos()) }
+        if error is CrashDue, let crash { throw strike(crash, now: monotonicNanos()) }
         throw error
     }
 
@@ -65,7 +65,7 @@ final class ReplicaDriver: HostDriver {
     func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64 {
         if primary == nil, let crash {
             let now = monotonicNanos()
-            if now >= crash.deadline || totalInstructions >= crash.instructions { throw strike(now) }
+            if crash.isDue(at: now, instructions: machine.totalInstructions) { throw strike(crash, now: now) }
         }
         if primary == nil, let faults { slowDown(faults) }
         while primary == nil {
@@ -95,8 +95,6 @@ final class ReplicaDriver: HostDriver {
         return try primary!.idle(machine)
     }
 
-    private var totalInstructions: UInt64 { (0..<machine.vcpuCount).reduce(0) { $0 + machine.instructionCount(vcpu: $1) } }
-
     /// `slow-backup`: after each slice, sleeps so that the backup runs at the fault's fraction
     /// of its speed.
     private func slowDown(_ faults: FaultSchedule) {
@@ -124,9 +122,8 @@ final class ReplicaDriver: HostDriver {
         }
     }
 
-    private func strike(_ now: UInt64) -> SideStopped {
-        if let crash { faults?.struck(crash.index, at: now) }
-        events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: epoch))
+    private func strike(_ crash: CrashPoint, now: UInt64) -> SideStopped {
+        events.append(crash.strike(faults, side: side, epoch: epoch, at: now))
         return SideStopped()
     }
 }

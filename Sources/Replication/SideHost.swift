@@ -107,25 +107,24 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
         defer {
             results.note(backupOf: side, events: replica.events, source: source, backup: backup, takeover: takeover,
                          sabotagedSeq: sabotaged?.applied, recorded: tapped?.entries)
+            // The primary it became, if it took over.
+            if let live = takeover.primary { results.note(primary: live) }
             if isFirst, let trace { results.finish(trace) }
         }
         do {
             let summary = try machine.drive(&replica, quantum: options.quantum)
             if let live = takeover.primary {
-                defer { results.note(primary: live) }
                 return finishAsPrimary(live, machine: machine, summary: summary, failure: nil, tookOver: true)
             }
             try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
             results.noteBackupEnded(hash: summary.stateHash)
         } catch is SideStopped {
-            if let live = takeover.primary { results.note(primary: live) }
             return true
         } catch let divergence as Divergence {
             results.fail(divergence: divergence)
             channel.close()
         } catch {
-            if let live = takeover.primary {
-                results.note(primary: live)
+            if takeover.primary != nil {
                 results.fail(primary: "primary: \(error)")
             } else {
                 results.fail(backup: "backup: \(error)")
@@ -162,7 +161,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
             // A side that went live after a failover reports over the whole window, the guest's
             // instructions counted from the window's start on the primary that crossed it.
             if let windowStart = results.instructionsAtWindowStart {
-                report.primaryInstructions = (summary?.totalInstructions ?? driver.totalInstructions) - windowStart
+                report.primaryInstructions = machine.totalInstructions - windowStart
             }
             report.windowNanos = max(1, end > context.measureFrom ? end - context.measureFrom : 1)
             report.endedDuringWarmup = end < context.measureFrom
@@ -195,9 +194,9 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
             } catch is CrashDue {
                 // Crashed while receiving: the host restarts empty again (the primary gives the
                 // transfer up when this side falls silent).
-                let now = monotonicNanos()
-                if let crash { context.faults?.struck(crash.index, at: now) }
-                results.update { $0.events.append(RoleEvent(side: side, kind: .crashed, at: now, epoch: invitation.epoch)) }
+                if let event = crash?.strike(context.faults, side: side, epoch: invitation.epoch, at: monotonicNanos()) {
+                    results.update { $0.events.append(event) }
+                }
                 spares.offer(side)
                 continue
             } catch {

@@ -75,14 +75,24 @@ final class StateTransfer {
     deinit {
         stateBuffer.deallocate()
         pageBuffer.deallocate()
-        machine.memory.stopTrackingWrites()
     }
 
     /// One step between guest slices: sends the next pages of the round, or, once the round has
     /// arrived, starts the next one, or stops the guest and completes the transfer (returning only
     /// when the backup holds the state, or the transfer was abandoned).
     /// `mayStop`: the guest is where a stop-and-copy may happen; rounds change only there.
+    ///
+    /// A new backup that closes the channel between the check and a send gives the transfer up
+    /// just as one found closed before it.
     func step(now: UInt64, outputsProduced: UInt64, outputsReleased: UInt64, mayStop: Bool) throws -> Progress {
+        do {
+            return try copy(now: now, outputsProduced: outputsProduced, outputsReleased: outputsReleased, mayStop: mayStop)
+        } catch ChannelError.closed {
+            return abandon("the new backup closed the channel")
+        }
+    }
+
+    private func copy(now: UInt64, outputsProduced: UInt64, outputsReleased: UInt64, mayStop: Bool) throws -> Progress {
         pollAcks(now)
         if let reason = failed(now) { return abandon(reason) }
         if sent < pages.count {
@@ -109,9 +119,9 @@ final class StateTransfer {
 
     /// The stop-and-copy: the guest is stopped (this runs inside the primary's slice loop).
     private func stopAndCopy(outputsProduced: UInt64, outputsReleased: UInt64) throws -> Progress {
-        let paused = monotonicNanos()
-        record.pausedAt = paused
-        dirty?.take(into: &pages)
+        // `pages` holds what was written since the last round: no guest instruction ran since
+        // `copy` took it.
+        record.pausedAt = monotonicNanos()
         record.finalPages = pages.count
         for (i, page) in pages.enumerated() { try sendPage(page, last: i == pages.count - 1) }
         machine.memory.stopTrackingWrites()
@@ -120,7 +130,7 @@ final class StateTransfer {
         stateBuffer.storeBytes(of: outputsReleased.littleEndian, toByteOffset: 8, as: UInt64.self)
         state.encode(into: UnsafeMutableRawBufferPointer(rebasing: stateBuffer[16...]))
         try append(.machineState, payload: UnsafeRawBufferPointer(stateBuffer))
-        try append(.transferEnd, flags: .acknowledgeNow, value: machine.stateHash())
+        try log.append(nextHeader(.transferEnd, flags: .acknowledgeNow), value: machine.stateHash())
         log.flush()
         let end = nextSeq - 1
         while acknowledged < end {
@@ -147,13 +157,13 @@ final class StateTransfer {
     }
 
     private func append(_ kind: LogEntryKind, flags: LogEntryFlags = [], payload: UnsafeRawBufferPointer) throws(ChannelError) {
-        try log.append(LogEntryHeader(seq: nextSeq, instructionCount: 0, kind: kind, flags: flags), payload: payload)
-        nextSeq += 1
+        try log.append(nextHeader(kind, flags: flags), payload: payload)
     }
 
-    private func append(_ kind: LogEntryKind, flags: LogEntryFlags = [], value: UInt64) throws(ChannelError) {
-        var little = value.littleEndian
-        try withUnsafeBytes(of: &little) { bytes throws(ChannelError) in try append(kind, flags: flags, payload: bytes) }
+    /// The header of the next transfer entry (its seq taken).
+    private func nextHeader(_ kind: LogEntryKind, flags: LogEntryFlags = []) -> LogEntryHeader {
+        defer { nextSeq += 1 }
+        return LogEntryHeader(seq: nextSeq, instructionCount: 0, kind: kind, flags: flags)
     }
 
     private func pollAcks(_ now: UInt64) {
@@ -169,7 +179,8 @@ final class StateTransfer {
         return nil
     }
 
-    private func abandon(_ reason: String) -> Progress {
+    /// Gives the transfer up: tracking stops, the link is closed, the record says why.
+    func abandon(_ reason: String) -> Progress {
         machine.memory.stopTrackingWrites()
         channel.close()
         record.abandoned = reason

@@ -24,8 +24,11 @@ public final class Timeline {
     /// Log bytes sent per bucket, filled in from each primary after the run.
     public private(set) var logBytes: [UInt64] = []
 
+    /// 10 ms, or wider for a run so long that it would need more than 60,000 buckets.
+    static func bucketNanos(forDuration durationNanos: UInt64) -> UInt64 { max(10_000_000, durationNanos / 60_000) }
+
     init(durationNanos: UInt64) {
-        bucketNanos = max(10_000_000, durationNanos / 60_000)
+        bucketNanos = Self.bucketNanos(forDuration: durationNanos)
         let buckets = Int(durationNanos / bucketNanos) + 2
         replies.reserveCapacity(buckets)
         epochs.reserveCapacity(buckets)
@@ -102,7 +105,7 @@ struct LogRateRecorder {
 
     init(start: UInt64, durationNanos: UInt64) {
         self.start = start
-        width = max(10_000_000, durationNanos / 60_000)
+        width = Timeline.bucketNanos(forDuration: durationNanos)
         bytes = Array(repeating: 0, count: Int(durationNanos / width) + 64)
     }
 

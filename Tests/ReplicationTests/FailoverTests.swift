@@ -60,6 +60,15 @@ struct FailoverScenario {
     }
 }
 
+extension Sabotage {
+    /// Only this switch on: a negative control's sabotage.
+    static func only(_ switchOn: WritableKeyPath<Sabotage, Bool>) -> Sabotage {
+        var sabotage = Sabotage()
+        sabotage[keyPath: switchOn] = true
+        return sabotage
+    }
+}
+
 /// Random points, reproducible from the seed the test prints.
 struct FaultPoints {
     var random: SplitMix64
@@ -155,8 +164,7 @@ struct FailoverTests {
     /// history, which the check must report.
     @Test("negative control: without the output rule a partition loses outputs, and the check says so")
     func outputRuleSabotaged() throws {
-        var sabotage = Sabotage()
-        sabotage.releaseOnHold = true
+        let sabotage = Sabotage.only(\.releaseOnHold)
         let (report, _) = try Self.backupWinsPartition(seed: 7, sabotage: sabotage).run()
         let f = try #require(report.failover)
         #expect(f.survivor == .b)
@@ -168,8 +176,7 @@ struct FailoverTests {
     /// then never answered, which the count must report.
     @Test("negative control: without re-sends the old primary's unlogged requests stay unanswered, and the count says so")
     func resendSabotaged() throws {
-        var sabotage = Sabotage()
-        sabotage.noClientResend = true
+        let sabotage = Sabotage.only(\.noClientResend)
         let (report, _) = try Self.backupWinsPartition(seed: 7, sabotage: sabotage).run()
         let f = try #require(report.failover)
         #expect(f.survivor == .b)
@@ -196,8 +203,7 @@ struct FailoverTests {
     /// eager clients, and the application's count of duplicates must show them.
     @Test("negative control: without deduplication duplicates reach the application, and the count says so")
     func dedupSabotaged() throws {
-        var sabotage = Sabotage()
-        sabotage.noClientDedup = true
+        let sabotage = Sabotage.only(\.noClientDedup)
         let (_, client) = try Self.eagerClients(seed: 3, sabotage: sabotage).run()
         #expect(client.duplicateReplies > 0)
     }
@@ -226,8 +232,7 @@ struct FailoverTests {
     /// owners of that epoch.
     @Test("negative control: without the test-and-set both sides go live, and the network reports two owners")
     func arbiterSabotaged() throws {
-        var sabotage = Sabotage()
-        sabotage.arbiterAlwaysGrants = true
+        let sabotage = Sabotage.only(\.arbiterAlwaysGrants)
         let (report, _) = try Self.symmetricPartition(seed: 11, sabotage: sabotage).run()
         let f = try #require(report.failover)
         #expect(f.events.filter { $0.kind == .live }.count == 2)

@@ -55,8 +55,7 @@ struct StateTransferTests {
     /// copy of memory; the transfer-end hash check must catch it.
     @Test("negative control: with writes untracked the restored state differs, and the transfer says so")
     func untrackedWritesCaught() throws {
-        var sabotage = Sabotage()
-        sabotage.untrackedWrites = true
+        let sabotage = Sabotage.only(\.untrackedWrites)
         let scenario = FailoverScenario(seed: 3, faults: [.crash(.backup, at: .elapsed(nanos: 250_000_000))], sabotage: sabotage)
         let (report, _) = try scenario.run()
         #expect(report.failure?.contains("the transfer missed a write") == true,
@@ -120,8 +119,7 @@ struct StateTransferTests {
     /// unanswered; the count must see them.
     @Test("negative control: without client re-sends, the second failover leaves requests unanswered, and the count sees them")
     func restoredBackupWinsPartitionWithoutResend() throws {
-        var sabotage = Sabotage()
-        sabotage.noClientResend = true
+        let sabotage = Sabotage.only(\.noClientResend)
         let scenario = Self.restoredBackupWinsPartition(sabotage: sabotage)
         let f = try #require(try scenario.run().0.failover)
         #expect(f.finalEpoch == 3, "\(scenario.command)")
