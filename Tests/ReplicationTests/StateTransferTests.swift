@@ -92,26 +92,40 @@ struct StateTransferTests {
     /// over from a crashed A and restores a backup on A's host; then B is cut from A and, for
     /// longer, from the arbiter, so A takes over (epoch 3) while B still takes requests it can
     /// neither log nor answer.
-    static func restoredBackupWinsPartition(sabotage: Sabotage = Sabotage()) -> FailoverScenario {
+    ///
+    /// That premise needs the first state transfer done before the cut. On a starved host (two
+    /// cores shared with other suites' spinning pairs) it may still run then: B is paused in its
+    /// stop-and-copy, takes nothing, and the restored A, holding the whole state, rightly takes
+    /// over with nothing to re-send (the likeliest cause of a CI run that ended in epoch 3 with
+    /// no re-send); or the cut ends the transfer and B goes on alone. Such a run is checked for
+    /// safety all the same, and the scenario is run again, up to three times.
+    static func restoredBackupWinsPartition(sabotage: Sabotage = Sabotage()) throws -> FailoverReport? {
         var scenario = FailoverScenario(seed: 11, faults: [
             .crash(.primary, at: .elapsed(nanos: 300_000_000)),
             .partition(at: .elapsed(nanos: 1_000_000_000), duration: 400_000_000),
             .arbiterPartition(at: .elapsed(nanos: 1_000_000_000), duration: 600_000_000, side: .b),
         ], sabotage: sabotage)
         scenario.duration = 1.9
-        return scenario
+        let attempts = 3
+        for _ in 1...attempts {
+            let (report, client) = try scenario.run()
+            let f = try #require(report.failover)
+            #expect(report.failure == nil, "\(report.failure ?? "") — \(scenario.command)")
+            #expect(f.outputsLost == 0 && client.duplicateReplies == 0 && f.epochsWithTwoOwners.isEmpty, "\(scenario.command)")
+            let cut = try #require(f.faultTimes[1])
+            guard let restored = f.transfers.first?.resumedAt, restored < cut else { continue }
+            #expect(f.finalEpoch == 3 && f.survivor == .a, "\(scenario.command)")
+            return f
+        }
+        Issue.record("in \(attempts) runs the first state transfer never ended before the partition: the host was too starved for this test's premise")
+        return nil
     }
 
     @Test("a partition the restored backup wins, after a first failover: the requests the cut-off primary took are re-sent, nothing is lost")
     func restoredBackupWinsPartition() throws {
-        let scenario = Self.restoredBackupWinsPartition()
-        let (report, client) = try scenario.run()
-        let f = try #require(report.failover)
-        #expect(report.failure == nil, "\(report.failure ?? "") — \(scenario.command)")
-        #expect(f.finalEpoch == 3 && f.survivor == .a, "\(scenario.command)")
-        #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0, "\(scenario.command)")
-        #expect(f.epochsWithTwoOwners.isEmpty)
-        #expect(f.retransmissions > 0, "the cut-off primary took requests that only a re-send answers")
+        guard let f = try Self.restoredBackupWinsPartition() else { return }
+        #expect(f.requestsUnanswered == 0)
+        #expect(f.retransmissions > 0, "the cut-off primary took requests that only a re-send answers; transfers: \(f.transfers)")
     }
 
     /// Negative control for "no request unanswered" across repeated failovers. Sabotage:
@@ -119,10 +133,7 @@ struct StateTransferTests {
     /// unanswered; the count must see them.
     @Test("negative control: without client re-sends, the second failover leaves requests unanswered, and the count sees them")
     func restoredBackupWinsPartitionWithoutResend() throws {
-        let sabotage = Sabotage.only(\.noClientResend)
-        let scenario = Self.restoredBackupWinsPartition(sabotage: sabotage)
-        let f = try #require(try scenario.run().0.failover)
-        #expect(f.finalEpoch == 3, "\(scenario.command)")
-        #expect(f.requestsUnanswered > 0, "\(scenario.command)")
+        guard let f = try Self.restoredBackupWinsPartition(sabotage: .only(\.noClientResend)) else { return }
+        #expect(f.requestsUnanswered > 0)
     }
 }
