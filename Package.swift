@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(
             name: "GuestVM",
-            dependencies: ["Topology"],
+            dependencies: ["Topology", "CPlatform"],
             swiftSettings: [
                 // Threaded dispatch. The interpreter's switch compiles to a jump table whose
                 // 4-instruction dispatch block LLVM will only copy into the handlers if it may
@@ -46,6 +46,11 @@ let package = Package(
                 // 1), which took fib from 1.25 to 1.13 and sieve from 1.60 to 1.42 ns/instruction
                 // here; see docs/INTERPRETER.md.
                 .unsafeFlags(["-Xllvm", "-tail-dup-size=6"]),
+                // Optimised in debug builds too: the tests then exercise the interpreter that
+                // ships, and the litmus tests need its timing (unoptimised, ~29 ns per guest
+                // instruction, a store has drained from the store buffer before the next load
+                // runs, so store buffering never shows and a broken fence could not be caught).
+                .unsafeFlags(["-O"], .when(configuration: .debug)),
             ]
         ),
         // Log traces on disk: the header, a streaming writer for the backup and a checking reader.

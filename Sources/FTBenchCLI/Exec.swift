@@ -31,8 +31,15 @@ struct Exec: ParsableCommand {
     @Option(parsing: .unconditional, help: "Requests the synthetic client sends to a program that posts a DMA buffer.")
     var requests: Int = 100_000
 
+    @Option(help: "How vCPUs interleave: roundrobin (one host thread, turns of --quantum instructions) or free (a host thread per vCPU, in parallel, nothing recorded; programs without devices only).")
+    var interleaving: ExecInterleaving = .roundrobin
+
     @Flag(help: "Print instructions executed, wall seconds, ns per instruction and guest MIPS.")
     var stats = false
+
+    enum ExecInterleaving: String, ExpressibleByArgument, CaseIterable {
+        case roundrobin, free
+    }
 
     func validate() throws {
         if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
@@ -51,6 +58,7 @@ struct Exec: ParsableCommand {
             throw CLIError("\(program): \(error)")
         }
         let seed = self.seed ?? UInt64.random(in: .min ... .max)
+        if interleaving == .free { return try runFree(machine, name: loaded.program, seed: seed) }
         var printer = OutputPrinter()
         var client = SplitMix64(seed: seed ^ 0xC1E7)
         var driver = StandaloneDriver(
@@ -61,9 +69,7 @@ struct Exec: ParsableCommand {
         do {
             summary = try machine.drive(&driver, quantum: quantum)
         } catch let fault as GuestFault {
-            let p = loaded.program
-            let line = p.sourceLines.indices.contains(fault.pc) ? ":\(p.sourceLines[fault.pc])" : ""
-            throw CLIError("\(p.name)\(line): \(fault)")
+            throw Self.error(fault, in: loaded.program)
         } catch {
             throw CLIError("\(program): \(error)")
         }
@@ -83,6 +89,35 @@ struct Exec: ParsableCommand {
             timer ticks       \(driver.timerTicks)
             state hash        \(Format.hex(summary.stateHash))
             """)
+    }
+
+    /// A free run: every vCPU on its own thread; outputs are printed per vCPU, in vCPU order,
+    /// once all have halted (their interleaving in time is not recorded).
+    private func runFree(_ machine: Machine, name program: Program, seed: UInt64) throws {
+        let summary: FreeRun.Summary
+        do { summary = try FreeRun.run(machine, seed: seed, namePrefix: "exec") } catch { throw CLIError("\(program.name): \(error)") }
+        var printer = OutputPrinter()
+        for vcpu in summary.vcpus {
+            for output in vcpu.outputs { output.withUnsafeBytes { printer.take($0) } }
+        }
+        printer.finish()
+        if let fault = summary.firstFault { throw Self.error(fault, in: program) }
+        guard stats else { return }
+        let instructions = summary.totalInstructions
+        let seconds = Double(summary.wallNanos) / 1e9
+        print("""
+            --- \(program.name): \(machine.vcpuCount) vCPU(s) on \(machine.vcpuCount) threads (free), seed \(seed)
+            instructions      \(instructions) (\(summary.vcpus.map { String($0.instructions) }.joined(separator: " + ")))
+            wall seconds      \(Format.fixed(seconds, 4))
+            guest MIPS        \(Format.fixed(seconds > 0 ? Double(instructions) / seconds / 1e6 : 0, 1)) (spin-waits count too)
+            outputs           \(summary.vcpus.reduce(0) { $0 + $1.outputCount })
+            state hash        \(Format.hex(summary.stateHash))
+            """)
+    }
+
+    static func error(_ fault: GuestFault, in program: Program) -> CLIError {
+        let line = program.sourceLines.indices.contains(fault.pc) ? ":\(program.sourceLines[fault.pc])" : ""
+        return CLIError("\(program.name)\(line): \(fault)")
     }
 
     /// The synthetic client's request `number` (from 0), drawn from `rng` in order: half GETs,

@@ -1,10 +1,13 @@
+import CPlatform
+
 /// Flat, little-endian guest memory.
 ///
 /// Ownership: the instance owns one zero-filled, 64-byte-aligned allocation of `size` bytes for
 /// its whole life and frees it in `deinit`; `base` never changes, so the interpreter copies it
-/// into a local for the duration of a run. Not thread-safe: the vCPUs of one machine run on one
-/// host thread at a time (see `Machine`), so plain loads and stores suffice and guest atomics are
-/// atomic with respect to the other vCPUs by construction.
+/// into a local for the duration of a run. Shared as the guest shares it: under `FreeRun` several
+/// host threads run vCPUs on it at once, with guest atomics as host atomics and plain accesses as
+/// plain ones (docs/ISA.md, "Memory model"). The host-side writers (`write`, `store64`, the
+/// device paths) and write tracking are used only by one-thread hosts.
 public final class GuestMemory {
     public let size: Int
     let base: UnsafeMutableRawPointer
@@ -60,6 +63,16 @@ public final class GuestMemory {
         guard contains(address: address, count: 8) else { return false }
         base.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: UInt64.self)
         dirtyPages?.mark(address: address, count: 8)
+        return true
+    }
+
+    /// Stores `value` at an 8-byte-aligned `address` with release ordering (as the guest's
+    /// `strel`): how another host thread signals vCPUs running in parallel, which read it with
+    /// `ldacq`. False (nothing written) if the address is outside memory or unaligned.
+    @discardableResult
+    public func publish(_ value: UInt64, at address: UInt64) -> Bool {
+        guard contains(address: address, count: 8), address & 7 == 0 else { return false }
+        ftb_guest_store_release64(base + Int(address), value)
         return true
     }
 

@@ -20,8 +20,8 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
     case beq, bne, blt, bge, bltu, bgeu, beqi, bnei, blti, bgei, bltui, bgeui
     // Jumps, calls and the stack (r15 is the stack pointer)
     case jmp, call, ret, push, pop
-    // Shared-memory atomics
-    case cas, xadd, fence
+    // Shared-memory atomics and ordered accesses (docs/ISA.md, "Memory model")
+    case cas, xadd, fence, ldacq, strel
     // Interrupts and devices
     case ei, di, iret, setivec, cause, cpuid, settimer, dmapost
     // Non-deterministic instructions and stops: they trap to the host
@@ -95,8 +95,8 @@ extension Opcode {
              .slt, .sltu: .dAB
         case .addi, .muli, .andi, .ori, .xori, .slti, .sltui: .dAImm
         case .shli, .shri, .sari: .dAShift
-        case .ld8, .ld16, .ld32, .ld64, .ld8s, .ld16s, .ld32s: .load
-        case .st8, .st16, .st32, .st64: .store
+        case .ld8, .ld16, .ld32, .ld64, .ld8s, .ld16s, .ld32s, .ldacq: .load
+        case .st8, .st16, .st32, .st64, .strel: .store
         case .beq, .bne, .blt, .bge, .bltu, .bgeu: .branch
         case .beqi, .bnei, .blti, .bgei, .bltui, .bgeui: .branchImm
         case .jmp, .call, .setivec: .label
@@ -188,9 +188,11 @@ extension Opcode {
         case .ret: "pc = [sp]; sp += 8; faults if the popped index is not an instruction"
         case .push: "sp -= 8; [sp] = ra"
         case .pop: "rd = [sp]; sp += 8"
-        case .cas: "atomically: old = [ra]; if old == rd then [ra] = rb; rd = old"
-        case .xadd: "atomically: old = [ra]; [ra] = old + rb; rd = old"
-        case .fence: "full memory fence between this vCPU's earlier and later accesses"
+        case .cas: "atomically (sequentially consistent): old = [ra]; if old == rd then [ra] = rb; rd = old; ra 8-byte aligned"
+        case .xadd: "atomically (sequentially consistent): old = [ra]; [ra] = old + rb; rd = old; ra 8-byte aligned"
+        case .fence: "full fence: no earlier access of this vCPU is ordered after a later one"
+        case .ldacq: "rd = 64-bit value at ra + imm, load-acquire: later accesses stay after it; 8-byte aligned"
+        case .strel: "64-bit value at ra + imm = rb, store-release: earlier accesses stay before it; 8-byte aligned"
         case .ei: "enable interrupts; a pending one is taken before the next instruction"
         case .di: "disable interrupts"
         case .iret: "return from interrupt: pc = saved pc, interrupts enabled (a fault outside a handler)"

@@ -1,3 +1,5 @@
+import CPlatform
+
 /// The interpreter: switch-threaded dispatch over pre-decoded 16-byte instructions.
 ///
 /// Design, with the figures that chose it (prototypes measured on the development machine before
@@ -263,26 +265,37 @@ extension Machine {
                 r[Register.stackPointer] = sp &+ 8
                 r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)); ip += 1
 
+            // Atomics and ordered accesses are host atomics on guest memory (CPlatform's
+            // ftb_guest_*, orderings named there), so they hold between vCPUs on different host
+            // threads. Guest memory is little-endian and so is every host this runs on (x86-64,
+            // arm64), so the host's native words are the guest's.
             case .cas:
                 let a = r[ip.a]
                 guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
-                if old == r[ip.d] {
-                    mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
-                    stores.stored(at: a, width: 8)
-                }
+                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
+                let expected = r[ip.d]
+                let old = ftb_guest_cas64(mem + Int(truncatingIfNeeded: a), expected, r[ip.b])
+                if old == expected { stores.stored(at: a, width: 8) }
                 r[ip.d] = old; ip += 1
             case .xadd:
                 let a = r[ip.a]
                 guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                let old = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
-                mem.storeBytes(of: (old &+ r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
-                stores.stored(at: a, width: 8)
-                r[ip.d] = old; ip += 1
+                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
+                r[ip.d] = ftb_guest_xadd64(mem + Int(truncatingIfNeeded: a), r[ip.b])
+                stores.stored(at: a, width: 8); ip += 1
             case .fence:
-                // vCPUs of a machine interleave on one host thread, so program order is already
-                // sequentially consistent; the instruction exists so guest code states its intent.
-                ip += 1
+                ftb_guest_fence(); ip += 1
+            case .ldacq:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
+                r[ip.d] = ftb_guest_load_acquire64(mem + Int(truncatingIfNeeded: a)); ip += 1
+            case .strel:
+                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
+                ftb_guest_store_release64(mem + Int(truncatingIfNeeded: a), r[ip.b])
+                stores.stored(at: a, width: 8); ip += 1
 
             case .ei:
                 cpu.interruptsEnabled = true

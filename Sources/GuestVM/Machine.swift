@@ -6,8 +6,10 @@
 /// host is deterministic, so the same program and the same inputs at the same instruction counts
 /// give the same `stateHash()`.
 ///
-/// vCPUs of one machine run on one host thread, interleaved by the host at instruction counts it
-/// chooses; that choice is an input like any other (it is logged for replay).
+/// A host drives the vCPUs of one machine either on one thread (`drive`), interleaved at
+/// instruction counts it chooses, a choice that is an input like any other (logged for replay),
+/// or each on a thread of its own (`FreeRun`), in parallel and unrecorded. A vCPU's own state is
+/// only ever touched by the thread running it.
 public final class Machine {
     public let program: Program
     public let memory: GuestMemory
@@ -18,7 +20,7 @@ public final class Machine {
     /// instructions are counted (docs/ISA.md). A log recorded under one version replays only
     /// under the same one, so traces record it; bump it with any change a recorded log could
     /// observe.
-    public static let isaVersion: UInt32 = 1
+    public static let isaVersion: UInt32 = 2
 
     public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
         case badVCPUCount(Int)

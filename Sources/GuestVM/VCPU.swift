@@ -27,6 +27,9 @@ public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
         case noInterruptVector
         case iretOutsideHandler
         case badDMABuffer(address: UInt64, length: UInt64)
+        /// An atomic or ordered access (`cas`, `xadd`, `ldacq`, `strel`) to an address that is
+        /// not a multiple of 8: the host's atomics need natural alignment.
+        case unalignedAtomic(UInt64)
     }
 
     public var kind: Kind
@@ -53,6 +56,7 @@ public struct GuestFault: Error, Equatable, Sendable, CustomStringConvertible {
         case .noInterruptVector: what = "interrupt taken with no vector set (setivec)"
         case .iretOutsideHandler: what = "iret with no interrupt being handled"
         case .badDMABuffer(let a, let n): what = "DMA buffer [0x\(String(a, radix: 16)), +\(n)) is outside memory or shorter than 8 bytes"
+        case .unalignedAtomic(let a): what = "atomic access to 0x\(String(a, radix: 16)), which is not 8-byte aligned"
         }
         return "guest fault on vCPU \(vcpu) at pc \(pc) after \(instructionCount) instructions: \(what)"
     }

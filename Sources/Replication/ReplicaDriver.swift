@@ -112,6 +112,7 @@ final class ReplicaDriver: HostDriver {
         switch takeover.claim(replayed: backup) {
         case .live(let driver, let epoch, let at):
             events.append(RoleEvent(side: side, kind: .live, at: at, epoch: epoch))
+            nameCurrentThread(roleThreadName("primary", vcpus: machine.vcpuCount))
             primary = driver
         case .lost(let epoch, let at):
             events.append(RoleEvent(side: side, kind: .halted, at: at, epoch: epoch))

@@ -76,6 +76,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
 
     /// Side A's first life. Returns true if the side stopped (crashed, or halted on a lost claim).
     private func runPrimary(_ machine: Machine, channel: LogChannel?) -> Bool {
+        nameCurrentThread(roleThreadName("primary", vcpus: vcpus))
         var driver = PrimaryDriver(context: context, machine: machine, channel: channel, side: side)
         var summary: RunSummary?
         var failure: String?
@@ -94,6 +95,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
     /// goes on as the primary. Returns true if the side stopped.
     private func runBackup(_ machine: Machine, source: LiveLogSource, channel: LogChannel, epoch: UInt64, owner: Side,
                            restored: StateRestore.Restored?, isFirst: Bool) -> Bool {
+        nameCurrentThread(roleThreadName("backup", vcpus: vcpus))
         let sabotaged: SabotagedLogSource? = options.sabotage.touchesBackup ? SabotagedLogSource(source, sabotage: options.sabotage) : nil
         let inner: LogSource = sabotaged ?? source
         let tapped: TappedLogSource? = recordLog && isFirst ? TappedLogSource(inner) : nil
@@ -174,6 +176,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
     /// A crashed or halted side, restarted empty: waits for a primary alone to invite it, then
     /// receives the state transfer. Nil when the run ends first.
     private func spare() -> Life? {
+        nameCurrentThread("spare")
         let spares = context.spares
         spares.offer(side)
         while let invitation = spares.awaitInvitation(for: side, until: adding(context.endAt, drainTimeout)) {
@@ -297,3 +300,7 @@ final class RunResults: @unchecked Sendable {
     func fail(primary message: String) { update { $0.primaryFailure = message } }
     func fail(backup message: String) { update { $0.backupFailure = $0.backupFailure ?? message } }
 }
+
+/// A host thread's name in `role`: `primary-vcpu0` when it runs the one vCPU, `primary-vcpus` when
+/// it interleaves several on one thread (`perf report --sort comm` splits the cost by it).
+func roleThreadName(_ role: String, vcpus: Int) -> String { vcpus == 1 ? "\(role)-vcpu0" : "\(role)-vcpus" }

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,16 +9,20 @@ public final class PinnedThread: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: () -> Void
     public let cpu: Int?
+    public let name: String?
     /// Set if pinning failed; the body runs unpinned.
     public private(set) var pinningError: TopologyError?
 
-    /// Starts `body` on a new thread pinned to `cpu` (nil: not pinned).
-    public init(cpu: Int?, _ body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread pinned to `cpu` (nil: not pinned) and named `name` (see
+    /// `nameCurrentThread`).
+    public init(cpu: Int?, name: String? = nil, _ body: @escaping @Sendable () -> Void) {
         self.cpu = cpu
+        self.name = name
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             let me = Unmanaged<PinnedThread>.fromOpaque(context!).takeRetainedValue()
+            if let name = me.name { nameCurrentThread(name) }
             if let cpu = me.cpu {
                 do throws(TopologyError) { try pinCurrentThread(toCPU: cpu) } catch { me.pinningError = error }
             }
@@ -31,4 +36,11 @@ public final class PinnedThread: @unchecked Sendable {
     public func join() {
         pthread_join(thread, nil)
     }
+}
+
+/// Names the calling thread by its role (`primary-vcpu0`, `backup-vcpu1`, ...), so that
+/// `perf report --sort comm` splits the cost by role; perf records each rename, so a thread that
+/// changes role (a backup that takes over) is split at the change. Linux keeps 15 bytes.
+public func nameCurrentThread(_ name: String) {
+    _ = ftb_set_thread_name(name)
 }

@@ -77,6 +77,24 @@ struct BuiltinProgramsTests {
         #expect(results.first?.isEmpty == false)
     }
 
+    /// The racy counter's total depends on where round-robin switches vCPUs (a switch between a
+    /// load and its store loses an increment), but one quantum always gives one total.
+    @Test("racy-counter: round-robin loses increments at its switch points, the same ones every time")
+    func racyCounter() throws {
+        let program = try #require(try BuiltinPrograms.program(named: "racy-counter"))
+        var totals: [String] = []
+        for _ in 0..<2 {
+            let machine = try Machine(program: program, vcpus: 2)
+            let collector = OutputCollector()
+            var driver = StandaloneDriver(seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+            _ = try machine.drive(&driver, quantum: 7_777)
+            totals.append(collector.text)
+        }
+        #expect(totals[0] == totals[1])
+        let total = try #require(Int(totals[0].dropLast()))
+        #expect(total < 200_000 && total >= 100_000, "\(total)")
+    }
+
     @Test("kvstore stores, finds and rejects as its protocol says")
     func kvstore() throws {
         let requests = [

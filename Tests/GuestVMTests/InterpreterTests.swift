@@ -80,6 +80,8 @@ struct InterpreterTests {
         .init(op: .cas, source: "li r2, 0x2000\nli r3, 5\nst64 [r2], r3\nli r1, 6\nli r4, 8\ncas r1, [r2], r4\nld64 r5, [r2]\nadd r1, r1, r5", r1: 10),
         .init(op: .xadd, source: "li r2, 0x2000\nli r3, 5\nst64 [r2], r3\nli r4, 3\nxadd r1, [r2], r4\nld64 r5, [r2]\nmuli r1, r1, 100\nadd r1, r1, r5", r1: 508),
         .init(op: .fence, source: "li r1, 4\nfence", r1: 4),
+        .init(op: .ldacq, source: "li r2, 0x2000\nli r3, 41\nst64 [r2 + 8], r3\nldacq r1, [r2 + 8]", r1: 41),
+        .init(op: .strel, source: "li r2, 0x2000\nli r3, 42\nstrel [r2 + 8], r3\nld64 r1, [r2 + 8]", r1: 42),
         .init(op: .cpuid, source: "li r1, 4\ncpuid r1", r1: 0),
         .init(op: .di, source: "li r1, 4\ndi", r1: 4),
     ]
@@ -171,6 +173,12 @@ struct InterpreterTests {
         .init(source: "li sp, 4\npush r1", kind: .badAddress(UInt64.max - 3, width: 8), pc: 1, count: 1),
         .init(source: "li r1, 4\nli r2, 4\ndmapost r1, r2", kind: .badDMABuffer(address: 4, length: 4), pc: 2, count: 2),
         .init(source: "li r1, 0x3FFFF0\nli r2, 32\nout r1, r2", kind: .badAddress(0x3F_FFF0, width: 32), pc: 2, count: 2),
+        // Atomics and ordered accesses need 8-byte alignment (ISA version 2).
+        .init(source: "li r2, 0x2004\ncas r1, [r2], r3", kind: .unalignedAtomic(0x2004), pc: 1, count: 1),
+        .init(source: "li r2, 0x2001\nxadd r1, [r2], r3", kind: .unalignedAtomic(0x2001), pc: 1, count: 1),
+        .init(source: "li r2, 0x2000\nldacq r1, [r2 + 2]", kind: .unalignedAtomic(0x2002), pc: 1, count: 1),
+        .init(source: "li r2, 0x2000\nstrel [r2 + 12], r1", kind: .unalignedAtomic(0x200C), pc: 1, count: 1),
+        .init(source: "li r2, 0x3FFFF8\nstrel [r2 + 8], r1", kind: .badAddress(0x40_0000, width: 8), pc: 1, count: 1),
     ]
 
     @Test("guest faults stop the vCPU and report pc and instruction count", arguments: faults)

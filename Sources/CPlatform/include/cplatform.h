@@ -28,6 +28,10 @@ int ftb_current_cpu(void);
 /// Number of CPUs online.
 int ftb_cpu_count(void);
 
+/// Names the calling thread (what `perf report --sort comm` and `top -H` show); Linux keeps the
+/// first 15 bytes. Returns 0 or an errno value.
+int ftb_set_thread_name(const char *name);
+
 /// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE, atomic).
 /// Returns 0 or an errno value (EEXIST if `to` exists).
 int ftb_rename_noreplace(const char *from, const char *to);
@@ -51,5 +55,35 @@ uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length);
 /// same value as ftb_crc32c over those bytes in memory, without reading back words the caller
 /// has just stored in pieces (which defeats store-to-load forwarding).
 uint32_t ftb_crc32c_words(uint32_t crc, uint64_t w0, uint64_t w1, uint64_t w2, uint32_t w3);
+
+/// Guest-memory atomics for the interpreter (docs/ISA.md, "Memory model"). Defined here, static
+/// inline, so that Swift inlines them into the dispatch loop: each is one host instruction or a
+/// short lock-prefixed sequence on x86. `address` must be 8-byte aligned (the interpreter checks).
+/// Orderings: the read-modify-writes and the fence are sequentially consistent (x86 LOCK CMPXCHG,
+/// LOCK XADD, MFENCE); the load is acquire and the store release (plain MOVs on x86, whose TSO
+/// gives both; the orderings also stop the compiler moving guest accesses across them).
+
+/// Compare-and-swap: if *address == expected, *address = desired. Returns the old value.
+static inline uint64_t ftb_guest_cas64(void *address, uint64_t expected, uint64_t desired) {
+    __atomic_compare_exchange_n((uint64_t *)address, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
+}
+
+/// Fetch-and-add; returns the old value.
+static inline uint64_t ftb_guest_xadd64(void *address, uint64_t addend) {
+    return __atomic_fetch_add((uint64_t *)address, addend, __ATOMIC_SEQ_CST);
+}
+
+static inline uint64_t ftb_guest_load_acquire64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
+}
+
+static inline void ftb_guest_store_release64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
+}
+
+static inline void ftb_guest_fence(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 #endif

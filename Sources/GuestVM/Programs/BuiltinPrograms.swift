@@ -16,6 +16,7 @@ public enum BuiltinPrograms {
         Entry(name: "nondet", summary: "clock- and random-heavy: 200 k clock reads and random reads", source: nondet + library),
         Entry(name: "shared-counter", summary: "4 vCPUs increment a spinlock-protected shared counter", source: sharedCounter + library),
         Entry(name: "partitioned", summary: "4 vCPUs hash disjoint slices of an array, then combine", source: partitioned + library),
+        Entry(name: "racy-counter", summary: "2 vCPUs increment a shared counter without a lock: racy, its total depends on the interleaving", source: racyCounter + library),
     ]
 
     public static func named(_ name: String) -> Entry? { all.first { $0.name == name } }

@@ -2,8 +2,9 @@ extension BuiltinPrograms {
     static let partitioned = """
         ; partitioned: the vCPUs split a 1 MiB array into equal slices; each fills its slice
         ; and hashes it for 32 passes without touching the others' data, then adds its checksum
-        ; into a shared total with xadd. vCPU 0 waits for all and prints the total, which does
-        ; not depend on the interleaving. On entry r0 is the vCPU's index, r1 the vCPU count.
+        ; into a shared total with xadd. vCPU 0 waits for all (load-acquire) and prints the
+        ; total, which does not depend on the interleaving. Data-race-free. On entry r0 is the
+        ; vCPU's index, r1 the vCPU count.
         .vcpus 4
         .const WORDS = 131072
         .const PASSES = 32
@@ -69,7 +70,7 @@ extension BuiltinPrograms {
             xadd r8, [r1], r9
             bnei r0, 0, .finished
         .wait:
-            ld64 r8, [r1]
+            ldacq r8, [r1]
             bltu r8, r12, .wait
             li r1, total
             ld64 r1, [r1]
