@@ -19,7 +19,9 @@ let benchmarks: @Sendable () -> Void = {
     // `sieve.runTracked`: the interpreter while a state transfer tracks writes (each store also
     // marks its page), what the guest pays during pre-copy, against `sieve.run`, the store-heavy
     // program run without tracking.
-    for (name, tracked) in [("fib", false), ("sieve", false), ("loop", false), ("sieve", true)] {
+    // `shared-counter` on one vCPU: what the atomics cost (each iteration a `cas`, a `strel` and
+    // an `xadd` among 9 instructions; host atomics since ISA version 2).
+    for (name, tracked) in [("fib", false), ("sieve", false), ("loop", false), ("sieve", true), ("shared-counter", false)] {
         Benchmark("GuestVM.\(name).run\(tracked ? "Tracked" : "")") { benchmark in
             let machine = try makeMachine(name)
             if tracked { _ = machine.memory.startTrackingWrites() }
@@ -48,6 +50,27 @@ let benchmarks: @Sendable () -> Void = {
         let elapsed = monotonicNanos() - start
         benchmark.stopMeasurement()
         report(benchmark, instructions: machine.instructionCount(vcpu: 0), nanos: elapsed)
+    }
+
+    // `partitioned` (data-race-free, fixed work) on 2 vCPUs: on 2 host threads in parallel
+    // (`FreeRun`, the `free` interleaving) against round-robin on one thread. Wall time is the
+    // figure (guest MIPS would count spin-waits); this machine has 2 cores, so free is not
+    // oversubscribed.
+    for free in [false, true] {
+        Benchmark("GuestVM.partitioned.\(free ? "free" : "roundRobin")2") { benchmark in
+            let machine = try Machine(program: try BuiltinPrograms.program(named: "partitioned")!, vcpus: 2)
+            benchmark.startMeasurement()
+            let start = monotonicNanos()
+            if free {
+                _ = try FreeRun.run(machine, seed: 1, namePrefix: "bench")
+            } else {
+                var driver = StandaloneDriver(seed: 1)
+                _ = try machine.drive(&driver)
+            }
+            let elapsed = monotonicNanos() - start
+            benchmark.stopMeasurement()
+            report(benchmark, instructions: machine.totalInstructions, nanos: elapsed)
+        }
     }
 
     // Baseline: the same recursive fib(32) compiled natively, to show the interpreter's factor.

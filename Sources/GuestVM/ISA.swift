@@ -20,12 +20,15 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
     case beq, bne, blt, bge, bltu, bgeu, beqi, bnei, blti, bgei, bltui, bgeui
     // Jumps, calls and the stack (r15 is the stack pointer)
     case jmp, call, ret, push, pop
-    // Shared-memory atomics and ordered accesses (docs/ISA.md, "Memory model")
-    case cas, xadd, fence, ldacq, strel
+    // Shared-memory atomics (docs/ISA.md, "Memory model"; the ordered accesses `ldacq` and
+    // `strel` are listed last so that adding them renumbered no opcode)
+    case cas, xadd, fence
     // Interrupts and devices
     case ei, di, iret, setivec, cause, cpuid, settimer, dmapost
     // Non-deterministic instructions and stops: they trap to the host
     case rdclock, rdrand, wfi, out, halt, ud
+    // Ordered accesses: load-acquire and store-release
+    case ldacq, strel
     /// Not assemblable: placed by the interpreter itself to stop at an exact instruction count.
     case breakpoint
     /// Not assemblable: the sentinel after the last instruction, so running off the end faults.
