@@ -62,8 +62,15 @@ struct Run: ParsableCommand {
     @Option(help: "Guest memory size, e.g. 4M or 16MiB (default: the program's .memory, else 4 MiB).")
     var memory: String?
 
-    @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each).")
-    var quantum: UInt64 = 20_000
+    @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each); under timeslice, the cap of a slice. (default: 20000; timeslice: 100000000)")
+    var quantum: UInt64?
+
+    @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline).")
+    var interleaving = "roundrobin"
+
+    /// A slice's cap under timeslice when --quantum is not given: large enough that host time
+    /// ends the slice (100 M instructions take 0.1-1 s here).
+    static let timesliceCap: UInt64 = 100_000_000
 
     @Option(help: "Slow the primary while the backup lags more than this (e.g. 100ms).")
     var lagBound = "100ms"
@@ -122,7 +129,8 @@ struct Run: ParsableCommand {
         }
         guard (1...1_000).contains(repeats) else { throw ValidationError("--repeat must be 1...1000, got \(repeats)") }
         guard ["on", "off", "both"].contains(ft) else { throw ValidationError("--ft must be on, off or both, got '\(ft)'") }
-        guard quantum > 0 else { throw ValidationError("--quantum must be positive") }
+        if let quantum, quantum == 0 { throw ValidationError("--quantum must be positive") }
+        _ = try interleavingModes()
         guard (64...(1 << 24)).contains(logCapacity), logCapacity & (logCapacity - 1) == 0 else {
             throw ValidationError("--log-capacity must be a power of two from 64 to 16777216, got \(logCapacity)")
         }
@@ -270,6 +278,7 @@ struct Run: ParsableCommand {
         let memoryBytes = memory.flatMap(parseByteSize)
         var scenarios: [Scenario] = []
         let modes: [Bool] = ft == "both" ? [false, true] : [ft == "on"]
+        let interleavings = try interleavingModes()
         for (name, program) in workloads {
             let vcpuCount = vcpus ?? program.preferredVCPUs
             // Refuse a program the machine cannot hold now, not after the other scenarios ran.
@@ -287,7 +296,6 @@ struct Run: ParsableCommand {
                             options.faultTolerance = faultTolerance
                             options.profile = faultTolerance ? p : .loopback
                             options.ackPolicy = policy
-                            options.quantum = quantum
                             options.lagBoundNanos = ChannelProfile.parseDuration(lagBound)!
                             options.logCapacity = logCapacity
                             options.primaryCPU = pair?.primary
@@ -307,8 +315,10 @@ struct Run: ParsableCommand {
                                     throw CLIError("--failure-timeout (\(ChannelProfile.compact(nanos: options.failureTimeout))) must exceed the heartbeat (\(ChannelProfile.compact(nanos: options.heartbeat))) plus \(p.name)'s round trip, or a live side would be declared failed")
                                 }
                             }
-                            scenarios.append(Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
-                                                      options: options, rate: r, arrivals: arrivalMode))
+                            for mode in interleavings {
+                                scenarios.append(Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
+                                                          options: options, interleaving: mode, rate: r, arrivals: arrivalMode))
+                            }
                         }
                     }
                 }
@@ -317,12 +327,27 @@ struct Run: ParsableCommand {
         return scenarios
     }
 
+    /// The `--interleaving` modes, with their quanta.
+    func interleavingModes() throws(ValidationError) -> [InterleavingMode] {
+        var modes: [InterleavingMode] = []
+        for text in interleaving.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            let isTimeslice = text.hasPrefix("timeslice")
+            guard let mode = InterleavingMode.parse(text, quantum: quantum ?? (isTimeslice ? Self.timesliceCap : 20_000)) else {
+                throw ValidationError("--interleaving: '\(text)' is not uni, roundrobin or timeslice[:DURATION] (a slice from 1us to 1s)")
+            }
+            guard !modes.contains(mode) else { throw ValidationError("--interleaving names \(mode) twice") }
+            modes.append(mode)
+        }
+        return modes
+    }
+
     /// Every setting, defaults included, as the command line spells it (for meta.json).
     func settings() -> [String: String] {
         [
             "workload": workload, "profile": profile, "ack": ack, "ft": ft, "rate": rate, "arrivals": arrivals,
             "duration": Format.number(duration), "warmup": Format.number(warmup), "repeat": String(repeats),
-            "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program", "quantum": String(quantum),
+            "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program",
+            "quantum": quantum.map(String.init) ?? "20000 (round robin), \(Self.timesliceCap) (timeslice cap)", "interleaving": interleaving,
             "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
             "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",

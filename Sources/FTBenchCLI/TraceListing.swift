@@ -43,7 +43,10 @@ enum TraceListing {
         case .outputMarker:
             guard entry.payload.count == 16 else { return "(\(entry.payload.count) bytes, not 16)" }
             return "output \(UInt64(littleEndian: entry.payload.loadUnaligned(as: UInt64.self))), hash \(Format.hex(UInt64(littleEndian: entry.payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))))"
-        case .progress, .scheduling: return value.map { "until \($0)" } ?? "(no value)"
+        case .progress: return value.map { "until \($0)" } ?? "(no value)"
+        case .scheduling:
+            return value.map { "until \($0)\(entry.header.flags.contains(.preemptible) ? ", preemptible" : "")" } ?? "(no value)"
+        case .preempt: return "slice ends here (host time slice expired)"
         case .heartbeat: return value.map { "clock \($0)" } ?? "(no value)"
         case .endOfLog: return value.map { "final state hash \(Format.hex($0))" } ?? "(no value)"
         case .outputsReleased: return value.map { "outputs up to \($0) released" } ?? "(no value)"

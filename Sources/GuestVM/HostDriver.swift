@@ -8,6 +8,12 @@ public protocol HostDriver {
     /// would otherwise run from `count` to `quantumEnd`. A driver that knows of an event due
     /// earlier on this vCPU returns its position.
     mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64
+    /// How far the running slice of `vcpu`, now at `count`, may go before the driver is asked
+    /// again: `end` (the slice's end from `sliceEnd`) runs it out; a count before `end` asks again
+    /// there; `count` itself ends the slice here, early (a preemption). Asked before every run of
+    /// the slice, so after every exit too. Timeslice interleaving uses it; the default runs every
+    /// slice out.
+    mutating func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64
     /// Called at the start of each slice of `vcpu` (instruction count `count`): raise interrupts
     /// and deliver DMA that is due now. Events enter the guest only here, at exact counts.
     mutating func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws
@@ -25,6 +31,7 @@ public protocol HostDriver {
 
 extension HostDriver {
     public var isFinished: Bool { false }
+    public mutating func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 { end }
 }
 
 /// What a driven run did.
@@ -46,9 +53,10 @@ extension Machine {
 
     /// Runs the machine to completion (every vCPU halted, or idle with no event to come).
     ///
-    /// Scheduling is deterministic: vCPUs take turns in index order, each running a slice of up to
-    /// `quantum` instructions, ended early by `wfi`, `halt` or the driver's `sliceEnd`. Events are
-    /// injected only at slice starts. A recording driver therefore only ever places events at
+    /// Scheduling: vCPUs take turns in index order, each running a slice of up to `quantum`
+    /// instructions, ended early by `wfi`, `halt`, the driver's `sliceEnd`, or a preemption the
+    /// driver decides at a `sliceLimit` (timeslice interleaving: a recording driver logs it, a
+    /// replaying one reads it). Events are injected only at slice starts. A recording driver therefore only ever places events at
     /// positions that the same loop, replaying, stops at again.
     public func drive<D: HostDriver>(_ driver: inout D, quantum: UInt64 = 100_000) throws -> RunSummary {
         precondition(quantum > 0, "quantum must be positive")
@@ -63,9 +71,14 @@ extension Machine {
                 let end = try driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
                 var sliceOutputBytes = 0
                 slice: while true {
-                    let exit = run(vcpu: vcpu, until: end)
+                    let count = instructionCount(vcpu: vcpu)
+                    let limit = min(try driver.sliceLimit(vcpu: vcpu, count: count, end: end), end)
+                    if limit <= count, count < end { break slice }  // preempted here
+                    let exit = run(vcpu: vcpu, until: limit)
                     switch exit {
-                    case .reachedLimit, .halted, .waitingForInterrupt:
+                    case .reachedLimit:
+                        if limit >= end { break slice }
+                    case .halted, .waitingForInterrupt:
                         break slice
                     case .clockRead(let register), .randomRead(let register):
                         let value = try driver.value(for: exit, vcpu: vcpu, count: instructionCount(vcpu: vcpu))

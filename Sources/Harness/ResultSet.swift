@@ -18,7 +18,7 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 5
+    public static let schemaVersion = 6
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",
@@ -27,7 +27,7 @@ public struct ResultSet {
         "achieved_rps", "ft_ratio", "guest_mips", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
-        "log_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
+        "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
         "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "log_trace",
         "faults", "heartbeat_us", "failure_timeout_us", "failovers", "final_epoch", "two_owner_epochs", "outputs_lost",
         "requests_lost", "transport_duplicates", "retransmissions",
@@ -171,6 +171,7 @@ public struct ResultSet {
                 onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
                 onlyMeasured(clients ? String(r.requestsUnanswered) : ""), onlyMeasured(clients ? String(r.duplicateReplies) : ""),
                 ft && measured ? perSecond(Double(r.report.logEntries)) : "",
+                ft && measured ? perSecond(Double(r.report.orderingEntries)) : "",
                 ft && measured && window > 0 ? Format.fixed(Double(r.report.logBytes) * 8 / window / 1e6, 3) : "",
                 ft && measured ? perSecond(Double(r.report.acksInWindow)) : "",
                 r.report.heldOutputsP99.map(String.init) ?? "", onlyMeasured(Format.fixed(r.report.primaryStallFraction * 100, 2)),

@@ -4,14 +4,60 @@ import LogChannel
 import Replication
 import Topology
 
-/// How the vCPUs of a machine are interleaved. One mode exists today: deterministic round
-/// robin by instruction count, which needs no logging beyond the scheduling entries.
-public enum InterleavingMode: Equatable, Sendable, CustomStringConvertible {
+/// How the vCPUs of a machine are interleaved (the `interleaving` column; docs/REPLICATION.md,
+/// "Several vCPUs").
+public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// One vCPU, whatever the program asks for: the baseline the multicore modes are compared with.
+    case uni(quantum: UInt64)
+    /// vCPUs on one host thread in turns of `quantum` instructions: deterministic.
     case roundRobin(quantum: UInt64)
+    /// vCPUs on one host thread, each slice ended when it has run `nanos` of host time (checked
+    /// every 4,096 instructions), capped at `quantum` instructions; every such switch is logged.
+    case timeslice(nanos: UInt64, quantum: UInt64)
 
+    /// The column's spelling, which `parse` reads back (quanta and slices included).
     public var description: String {
         switch self {
+        case .uni(let q): "uni/\(q)"
         case .roundRobin(let q): "round-robin/\(q)"
+        case .timeslice(let n, let q): "timeslice:\(ChannelProfile.compact(nanos: n))/\(q)"
+        }
+    }
+
+    /// The default time slice: 50 µs, of the order of a hypervisor's scheduling granularity for a
+    /// vCPU that shares its core, and 2,500 times the clock-check cost.
+    public static let defaultSliceNanos: UInt64 = 50_000
+
+    /// Parses one `--interleaving` value: `uni`, `roundrobin`, `timeslice[:DURATION]`.
+    /// `quantum` is the round-robin quantum (and the cap of a time slice).
+    public static func parse(_ text: String, quantum: UInt64) -> InterleavingMode? {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        switch parts.first {
+        case "uni" where parts.count == 1: return .uni(quantum: quantum)
+        case "roundrobin" where parts.count == 1: return .roundRobin(quantum: quantum)
+        case "timeslice":
+            guard let nanos = parts.count == 2 ? ChannelProfile.parseDuration(parts[1]) : defaultSliceNanos,
+                  (1_000...1_000_000_000).contains(nanos) else { return nil }
+            return .timeslice(nanos: nanos, quantum: quantum)
+        default: return nil
+        }
+    }
+
+    /// vCPUs a scenario in this mode runs with, given the program's or the command line's count.
+    public func vcpus(_ requested: Int) -> Int {
+        if case .uni = self { return 1 }
+        return requested
+    }
+
+    /// Sets the options this mode needs.
+    public func apply(to options: inout ReplicationOptions) {
+        switch self {
+        case .uni(let q), .roundRobin(let q):
+            options.quantum = q
+            options.timesliceNanos = nil
+        case .timeslice(let n, let q):
+            options.quantum = q
+            options.timesliceNanos = n
         }
     }
 }
@@ -27,30 +73,35 @@ public struct Scenario: Sendable {
     /// Guest memory in bytes (nil: the program's `.memory`, else the default).
     public var memory: Int?
     public var options: ReplicationOptions
+    public var interleaving: InterleavingMode
     /// Offered requests per second, for a workload that serves requests (nil: none are sent).
     public var rate: Double?
     public var arrivals: Arrivals
 
+    /// - Parameter interleaving: nil: round robin at `options.quantum`. A given mode sets the
+    ///   options it needs and, for `uni`, the vCPU count.
     public init(workload: String, program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions,
-                rate: Double?, arrivals: Arrivals) {
+                interleaving: InterleavingMode? = nil, rate: Double?, arrivals: Arrivals) {
         self.workload = workload
         self.program = program
         programHash = program.contentHash
-        self.vcpus = vcpus
+        let mode = interleaving ?? .roundRobin(quantum: options.quantum)
+        self.interleaving = mode
+        self.vcpus = mode.vcpus(vcpus)
         self.memory = memory
+        var options = options
+        mode.apply(to: &options)
         self.options = options
         self.rate = rate
         self.arrivals = arrivals
     }
-
-    public var interleaving: InterleavingMode { .roundRobin(quantum: options.quantum) }
 
     /// The scenario's identity across repeats: every setting but the round.
     public var key: String {
         let o = options
         return [workload, String(programHash), String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off",
                 o.faultTolerance ? o.profile.name : "", o.faultTolerance ? o.ackPolicy.description : "",
-                rate.map { "\($0)" } ?? "", arrivals.description, String(o.quantum)].joined(separator: "|")
+                rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description].joined(separator: "|")
     }
 
     /// The FT-off twin's key: what an FT-on scenario's ratio is taken against.

@@ -2,7 +2,12 @@
 /// with repeats the FT ratio's 95% interval.
 public enum SummaryTable {
     public static func render(_ set: ResultSet) -> String {
-        let header = ["workload", "profile", "ack", "FT", "offered/s", "achieved/s", "ratio", "MIPS", "p50 µs", "p99 µs",
+        // The interleaving column appears when a set has several vCPUs or modes to tell apart.
+        let showMode = set.groups().contains { group in
+            if case .roundRobin = group[0].scenario.interleaving { return group[0].scenario.vcpus > 1 }
+            return true
+        }
+        let header = ["workload", "profile", "ack", "FT"] + (showMode ? ["vCPUs", "interleaving"] : []) + ["offered/s", "achieved/s", "ratio", "MIPS", "p50 µs", "p99 µs",
                       "log Mbit/s", "stall %", "lag p99 µs", "runs", "status"]
         var rows = [header]
         for group in set.groups() {
@@ -24,8 +29,10 @@ public enum SummaryTable {
             let noisy = ok.filter { $0.interference?.isNoisy == true }.count
             var status = failed == 0 ? "ok" : "\(failed) \(group.contains { $0.status == .diverged } ? "diverged/failed" : "failed")"
             if noisy > 0 { status += ", \(noisy) noisy" }
+            let mode = showMode ? [String(first.scenario.vcpus), first.scenario.interleaving.description] : []
             rows.append([
                 first.scenario.workload, ft ? o.profile.name : "-", ft ? o.ackPolicy.description : "-", ft ? "on" : "off",
+            ] + mode + [
                 clients && !first.scenario.arrivals.isClosed ? Format.number(first.scenario.rate!) : "-",
                 clients ? median(ok.map(\.achievedRate), 0) : "-", ratio, median(ok.map(\.report.guestMIPS), 1),
                 percentile(50), percentile(99),
@@ -34,6 +41,6 @@ public enum SummaryTable {
                 median(ok.compactMap { $0.report.backupLagP99Micros.map { Double($0) } }, 0), String(group.count), status,
             ])
         }
-        return Format.table(rows) { $0 < 4 || $0 == header.count - 1 }
+        return Format.table(rows) { $0 < (showMode ? 6 : 4) || $0 == header.count - 1 }
     }
 }

@@ -38,6 +38,10 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     /// stop-and-copy, which the restored machine must match). The log proper continues at the
     /// next seq.
     case transferEnd = 14
+    /// Timeslice interleaving: the running vCPU's host-time slice expired, so its slice ends at
+    /// this instruction count, before the `until` of its scheduling entry (no payload). Only a
+    /// slice whose scheduling entry is flagged `preemptible` can have one.
+    case preempt = 15
 }
 
 /// The fixed part of a log entry.
@@ -65,6 +69,9 @@ public struct LogEntryFlags: OptionSet, Sendable, Hashable {
     public static let precedesOutput = LogEntryFlags(rawValue: 1)
     /// Acknowledge this entry at once whatever the policy (the primary's last entry of a run).
     public static let acknowledgeNow = LogEntryFlags(rawValue: 2)
+    /// On a scheduling entry: the slice may end early, at a `preempt` entry (timeslice
+    /// interleaving), so the backup watches for one before each run of the slice.
+    public static let preemptible = LogEntryFlags(rawValue: 4)
 }
 
 /// A log entry read in place from the channel: `payload` points into ring memory and is valid

@@ -42,6 +42,8 @@ final class BackupDriver: HostDriver {
 
     /// Outputs the guest produced before this backup's log starts (a restored backup's).
     let outputBase: UInt64
+    /// The slice running now may be preempted (its scheduling entry said so).
+    private var preemptible = false
 
     /// The seq the next entry must carry: where a new primary's log continues.
     var nextSeq: UInt64 { expectedSeq }
@@ -148,8 +150,26 @@ final class BackupDriver: HostDriver {
             throw diverge(entry, vcpu: vcpu, count: count, "the slices differ",
                           replayed: "starts a slice of vCPU \(vcpu) at instruction \(count)")
         }
+        preemptible = entry.header.flags.contains(.preemptible)
         consume()
         return until
+    }
+
+    /// A preemptible slice (timeslice interleaving) ends where the primary's did: at the
+    /// `preempt` entry for this vCPU, when that is the next entry. Anything else next means no
+    /// switch comes before the slice's next exit, so it may run on (its exits stop it where they
+    /// are logged). This waits for the next entry, so a backup in this mode runs at most to the
+    /// primary's latest logged point.
+    func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 {
+        guard preemptible, let entry = try nextEntry(), entry.header.kind == .preempt else { return end }
+        let at = entry.header.instructionCount
+        guard entry.header.vcpu == vcpu, at >= count, at < end else {
+            throw diverge(entry, vcpu: vcpu, count: count, "the switch is logged where the vCPU is not",
+                          replayed: "runs vCPU \(vcpu) at instruction \(count), slice to \(end)")
+        }
+        guard at == count else { return at }
+        consume()
+        return count
     }
 
     func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64 {

@@ -41,6 +41,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private(set) var transfers: [TransferRecord] = []
     let outputs: OutputRule
     private var timer = TimerDevice()
+    /// Timeslice interleaving: where slices end early by host time (nil: round robin).
+    private var slicer: TimeSlicer?
     private var random: SplitMix64
     private let requestBuffer: UnsafeMutableRawBufferPointer
     private var nextSeq: UInt64
@@ -104,6 +106,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         sender = log
         outputs = OutputRule(tracing: options.traceOutputs, early: options.sabotage.releaseOneEntryEarly ? 1 : 0)
         random = SplitMix64(seed: options.seed ^ UInt64(side.rawValue) << 32)
+        slicer = options.timesliceNanos.map(TimeSlicer.init)
         requestBuffer = .allocate(byteCount: 64 << 10, alignment: 64)
         nextSeq = firstSeq
         lastSeq = firstSeq - 1
@@ -174,18 +177,33 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             if crash.instructions != .max { end = min(end, count + (crash.instructions - total)) }
         }
         if let faults = context.faults, faults.awaitsInstructionCount { faults.noteProgress(instructions: totalInstructions, now: now) }
+        // Time slices run with or without a backup: FT off measures the same schedule.
+        slicer?.start(count: count, now: now)
         try serviceAcks(now)
         // A transfer completed here goes on to log this slice on the new backup's link.
         if log == nil, aloneSince != nil { try restoreRedundancy(now, atRoundStart: vcpu == 0) }
         guard let log else { return end }
         if !log.hasQuarterFree { try waitForRoom(log) }
         try logReleases(vcpu: vcpu, count: count)
-        try append(.scheduling, vcpu: vcpu, count: count, value: end)
+        try append(.scheduling, vcpu: vcpu, count: count, flags: slicer == nil ? [] : .preemptible, value: end)
         // The backup closed the channel: the slice is not run. (Not `finished`: the run's end,
         // noticed while servicing ACKs above, comes after this slice, which is logged.)
         if log.isClosed { return count }
         flush(now)
         return end
+    }
+
+    /// Timeslice interleaving: the slice ends here when its host time is up, and the switch is
+    /// logged. Alone (no backup), it still switches by time: the guest runs as it would with one.
+    func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 {
+        guard var s = slicer else { return end }
+        let limit = s.limit(count: count, end: end)
+        slicer = s
+        if limit == count, count < end, log != nil {
+            try append(.preempt, vcpu: vcpu, count: count, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+            stats.switches += 1
+        }
+        return limit
     }
 
     func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64 {
@@ -510,6 +528,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             stats.windowStart = now
             instructionsAtWindowStart = totalInstructions
             stats.entriesAtWindowStart = lastSeq
+            stats.switchesAtWindowStart = stats.switches
             stats.bytesAtWindowStart = linkBytes
             stats.stallAtWindowStart = linkStallNanos
             stats.throttleAtWindowStart = stats.throttleNanos
@@ -558,6 +577,9 @@ struct PrimaryStats {
     var ringWaitAtWindowStart: UInt64 = 0
     var windowStart: UInt64 = 0
     var entriesAtWindowStart: UInt64 = 0
+    /// Timeslice switches logged (`preempt` entries).
+    var switches: UInt64 = 0
+    var switchesAtWindowStart: UInt64 = 0
     var bytesAtWindowStart: UInt64 = 0
     var stallAtWindowStart: UInt64 = 0
     var throttleAtWindowStart: UInt64 = 0

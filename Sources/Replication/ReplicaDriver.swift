@@ -74,6 +74,13 @@ final class ReplicaDriver: HostDriver {
         return try primary!.sliceEnd(vcpu: vcpu, count: count, quantumEnd: quantumEnd)
     }
 
+    func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 {
+        while primary == nil {
+            do { return try backup.sliceLimit(vcpu: vcpu, count: count, end: end) } catch { try handle(error) }
+        }
+        return try primary!.sliceLimit(vcpu: vcpu, count: count, end: end)
+    }
+
     func value(for exit: Exit, vcpu: Int, count: UInt64) throws -> UInt64 {
         while primary == nil {
             do { return try backup.value(for: exit, vcpu: vcpu, count: count) } catch { try handle(error) }

@@ -17,6 +17,8 @@ public struct ReplicationReport: Sendable {
     public var outputs: Int
     public var timerTicks: Int
     public var logEntries: UInt64
+    /// Entries that record an interleaving decision (timeslice switches), in the window.
+    public var orderingEntries: UInt64
     public var logBytes: UInt64
     /// Every ACK the backup sent, over the whole run.
     public var acksSent: UInt64
@@ -58,7 +60,7 @@ public struct ReplicationReport: Sendable {
     public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
         ReplicationReport(
             faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, primaryInstructions: 0, requestsSent: 0,
-            outputs: 0, timerTicks: 0, logEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
+            outputs: 0, timerTicks: 0, logEntries: 0, orderingEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
             primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, failure: message, primaryStateHash: 0,
             backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
     }
@@ -222,6 +224,7 @@ extension PrimaryDriver {
             primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
             requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),
+            orderingEntries: stats.switches - (measuring ? stats.switchesAtWindowStart : 0),
             logBytes: linkBytes - (measuring ? stats.bytesAtWindowStart : 0),
             acksSent: 0, acksInWindow: stats.acksInWindow,
             heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,

@@ -12,6 +12,11 @@ public struct ReplicationOptions: Sendable {
     /// Instructions per vCPU slice; one scheduling entry is logged per slice, and the primary
     /// polls ACKs between slices.
     public var quantum: UInt64 = 20_000
+    /// Timeslice interleaving: a vCPU's slice also ends, early, once it has run this long in host
+    /// time (checked every `TimeSlicer.checkInterval` instructions); each such switch is logged
+    /// (`preempt`) and the backup switches at exactly the same instruction. Nil: round robin,
+    /// where slices end by instruction count alone.
+    public var timesliceNanos: UInt64?
     /// When the backup's execution lags the primary by more than this, the primary is slowed
     /// until the lag is back under half of it (VMware FT keeps it under ~100 ms).
     public var lagBoundNanos: UInt64 = 100_000_000

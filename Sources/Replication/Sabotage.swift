@@ -13,6 +13,8 @@ public struct Sabotage: Sendable, Equatable {
     public var bumpAcknowledged = false
     /// The backup skips the log entry with this seq.
     public var dropEntry: UInt64?
+    /// The backup skips the first switch (`preempt`) entry of a timeslice log, wherever it is.
+    public var dropFirstPreempt = false
     /// The backup reads the value of the first clock or random entry at or after this seq
     /// with its lowest bit flipped.
     public var alterValue: UInt64?
@@ -36,7 +38,7 @@ public struct Sabotage: Sendable, Equatable {
 
     public init() {}
 
-    public var touchesBackup: Bool { dropEntry != nil || alterValue != nil || lateInjection != nil || dropEndOfLog }
+    public var touchesBackup: Bool { dropEntry != nil || dropFirstPreempt || alterValue != nil || lateInjection != nil || dropEndOfLog }
 }
 
 /// The backup's log source with the backup-side `Sabotage` applied: entries dropped, values
@@ -62,7 +64,7 @@ final class SabotagedLogSource: LogSource {
             applied = entry.header.seq
             return nil
         }
-        if entry.header.seq == sabotage.dropEntry {
+        if entry.header.seq == sabotage.dropEntry || (sabotage.dropFirstPreempt && applied == nil && entry.header.kind == .preempt) {
             applied = entry.header.seq
             inner.consume()
             guard let following = try inner.next() else { return nil }

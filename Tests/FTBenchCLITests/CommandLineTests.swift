@@ -142,6 +142,11 @@ struct CommandLineTests {
         .init(arguments: ["exec", "fib", "--vcpus", "-1"], expected: "--vcpus must be 1...64, got -1"),
         .init(arguments: ["calibrate", "--samples", "-3"], expected: "--samples must be 1...1000000, got -3"),
         .init(arguments: ["run", "--cpus", "0,0"], expected: "--cpus '0,0' names CPU 0 twice"),
+        .init(arguments: ["run", "--interleaving", "timeslice:1ns"], expected: "--interleaving: 'timeslice:1ns' is not uni, roundrobin or timeslice"),
+        .init(arguments: ["run", "--interleaving", "roundrobin,bogus"], expected: "--interleaving: 'bogus' is not"),
+        .init(arguments: ["run", "--interleaving", "uni,uni"], expected: "--interleaving names uni/20000 twice"),
+        .init(arguments: ["exec", "kvstore", "--interleaving", "free"], expected: "kvstore uses dmapost: free interleaving runs guests without devices"),
+        .init(arguments: ["exec", "fib", "--interleaving", "parallel"], expected: "The value 'parallel' is invalid for '--interleaving"),
         .init(arguments: ["run", "--name", String(repeating: "a", count: 300)], expected: "--name must be 1-100 letters"),
         .init(arguments: ["run", "--name", "../x"], expected: "--name must be 1-100 letters"),
         .init(arguments: ["run", "--output", "/etc/hostname/sub", "--duration", "0.1"], expected: "cannot create output directory /etc/hostname/sub: Not a directory"),
@@ -219,6 +224,27 @@ struct CommandLineTests {
         #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
         #expect(meta?["complete"] as? Bool == true)
         #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
+    }
+
+    /// Several interleaving modes in one run: one row each, the mode in the `interleaving` column
+    /// and the summary, switches counted under timeslice and none under round robin.
+    @Test("run --interleaving runs each mode as its own scenario")
+    func interleavingModes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-il-\(UUID().uuidString)").path
+        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni",
+                                 "--ft", "on", "--duration", "0.3", "--warmup", "0", "--profile", "loopback", "--no-calibration",
+                                 "--failure-timeout", "10s", "--output", dir, "--name", "il", "--repeat", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("timeslice:20us/100000000") && result.stdout.contains("interleaving"))
+        let sets = try FileManager.default.contentsOfDirectory(atPath: dir)
+        let lines = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = lines[0]
+        let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+        #expect(rows.map { $0["interleaving"] ?? "" } == ["round-robin/20000", "timeslice:20us/100000000", "uni/20000"])
+        #expect(rows.map { $0["vcpus"] ?? "" } == ["2", "2", "1"])
+        #expect(rows.allSatisfy { $0["status"] == "ok" && $0["divergences"] == "0" })
+        #expect(Double(rows[0]["ordering_entries_per_s"] ?? "") == 0)
+        #expect((Double(rows[1]["ordering_entries_per_s"] ?? "") ?? 0) > 0)
     }
 
     /// The README's failover example: a primary crash, detected, taken over, and reported in
