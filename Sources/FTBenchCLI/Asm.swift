@@ -8,11 +8,13 @@ struct Asm: ParsableCommand {
     @Argument(help: "A built-in program (see `ftbench list`) or an assembly file.")
     var program: String
 
+    @OptionGroup var defines: DefineOptions
+
     @Flag(help: "Print every instruction: index, source line, disassembly and source text.")
     var listing = false
 
     func run() throws {
-        let loaded = try ProgramLoader.load(program)
+        let loaded = try ProgramLoader.load(program, defines: try defines.values())
         let p = loaded.program
         do { _ = try Machine.memorySize(for: p, vcpus: p.preferredVCPUs) } catch { throw CLIError("\(program): \(error)") }
         let dataBytes = p.data.reduce(0) { $0 + $1.bytes.count }

@@ -34,6 +34,8 @@ struct Exec: ParsableCommand {
     @Option(help: "How vCPUs interleave: roundrobin (one host thread, turns of --quantum instructions) or free (a host thread per vCPU, in parallel, nothing recorded; programs without devices only).")
     var interleaving: ExecInterleaving = .roundrobin
 
+    @OptionGroup var defines: DefineOptions
+
     @Flag(help: "Print instructions executed, wall seconds, ns per instruction and guest MIPS.")
     var stats = false
 
@@ -49,7 +51,7 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ProgramLoader.load(program)
+        let loaded = try ProgramLoader.load(program, defines: try defines.values())
         let machine: Machine
         do {
             machine = try Machine(program: loaded.program, vcpus: vcpus ?? loaded.program.preferredVCPUs,

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import GuestVM
 
@@ -8,9 +9,10 @@ enum ProgramLoader {
         var sourceLines: [Substring]
     }
 
-    static func load(_ argument: String) throws -> Loaded {
+    /// - Parameter defines: `.const` values to override (`--define`).
+    static func load(_ argument: String, defines: [String: Int64] = [:]) throws -> Loaded {
         if let entry = BuiltinPrograms.named(argument) {
-            let program = try Assembler.assemble(entry.source, file: entry.name)
+            let program = try Assembler.assemble(entry.source, file: entry.name, defines: defines)
             return Loaded(program: program, sourceLines: entry.source.split(separator: "\n", omittingEmptySubsequences: false))
         }
         guard let data = FileManager.default.contents(atPath: argument) else {
@@ -18,9 +20,46 @@ enum ProgramLoader {
             throw CLIError("'\(argument)' is neither a built-in program (\(names)) nor a readable file")
         }
         let bytes = [UInt8](data)
-        let program = try Assembler.assemble(bytes: bytes, file: argument)
+        let program = try Assembler.assemble(bytes: bytes, file: argument, defines: defines)
         let text = String(decoding: bytes, as: UTF8.self)
         return Loaded(program: program, sourceLines: text.split(separator: "\n", omittingEmptySubsequences: false))
+    }
+}
+
+/// `--define NAME=VALUE`, repeatable: overrides a program's `.const` (built-ins and files alike).
+struct DefineOptions: ParsableArguments {
+    @Option(name: .customLong("define"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Override the program's .const NAME with an integer VALUE (repeatable).", valueName: "NAME=VALUE"))
+    var texts: [String] = []
+
+    /// The overrides by name.
+    func values() throws(ValidationError) -> [String: Int64] {
+        var values: [String: Int64] = [:]
+        for text in texts {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+                  let value = Self.integer(parts[1]) else {
+                throw ValidationError("--define '\(text)': expected NAME=VALUE with an integer VALUE (decimal, or 0x hex)")
+            }
+            guard values[parts[0]] == nil else { throw ValidationError("--define names \(parts[0]) twice") }
+            values[parts[0]] = value
+        }
+        return values
+    }
+
+    func validate() throws { _ = try values() }
+
+    /// As the row and meta.json record them: `NAME=VALUE` sorted by name, space-separated.
+    var canonical: String {
+        ((try? values()) ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+
+    static func integer(_ text: String) -> Int64? {
+        let negative = text.hasPrefix("-")
+        let digits = negative ? String(text.dropFirst()) : text
+        let magnitude = digits.lowercased().hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
+        guard let magnitude, magnitude <= (negative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)) else { return nil }
+        return negative ? Int64(bitPattern: 0 &- magnitude) : Int64(magnitude)
     }
 }
 

@@ -26,11 +26,13 @@ struct ReplayTrace: ParsableCommand {
     @Option(help: "The program the trace was recorded from: a built-in name or an assembly file (default: the name in the trace).")
     var program: String?
 
+    @OptionGroup var defines: DefineOptions
+
     func run() throws {
         let file = try TraceListing.open(trace)
         let name = program ?? file.header.programName
         let loaded: Program
-        do { loaded = try ProgramLoader.load(name).program } catch {
+        do { loaded = try ProgramLoader.load(name, defines: try defines.values()).program } catch {
             throw CLIError(program == nil
                 ? "\(trace): recorded from '\(name)', which cannot be loaded (\(error)); give the program with --program FILE"
                 : "--program: \(error)")

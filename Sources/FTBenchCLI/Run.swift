@@ -65,6 +65,8 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each); under timeslice, the cap of a slice. (default: 20000; timeslice: 100000000)")
     var quantum: UInt64?
 
+    @OptionGroup var defines: DefineOptions
+
     @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline).")
     var interleaving = "roundrobin"
 
@@ -253,7 +255,8 @@ struct Run: ParsableCommand {
     func buildScenarios(pair: CPUPair?) throws -> [Scenario] {
         let workloadNames = workload.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard !workloadNames.contains(where: \.isEmpty) else { throw CLIError("--workload: empty name in '\(workload)': give built-in names or files, comma-separated") }
-        let workloads = try workloadNames.map { name -> (String, Program) in (name, try ProgramLoader.load(name).program) }
+        let overrides = try defines.values()
+        let workloads = try workloadNames.map { name -> (String, Program) in (name, try ProgramLoader.load(name, defines: overrides).program) }
         let profileSpecs = splitProfiles(profile)
         guard !profileSpecs.isEmpty, !profileSpecs.contains(where: \.isEmpty) else {
             throw CLIError("--profile: empty profile in '\(profile)': give names such as lan or latencies such as 3ms, comma-separated")
@@ -316,8 +319,10 @@ struct Run: ParsableCommand {
                                 }
                             }
                             for mode in interleavings {
-                                scenarios.append(Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
-                                                          options: options, interleaving: mode, rate: r, arrivals: arrivalMode))
+                                var scenario = Scenario(workload: name, program: program, vcpus: vcpuCount, memory: memoryBytes,
+                                                        options: options, interleaving: mode, rate: r, arrivals: arrivalMode)
+                                scenario.defines = defines.canonical
+                                scenarios.append(scenario)
                             }
                         }
                     }
@@ -347,7 +352,7 @@ struct Run: ParsableCommand {
             "workload": workload, "profile": profile, "ack": ack, "ft": ft, "rate": rate, "arrivals": arrivals,
             "duration": Format.number(duration), "warmup": Format.number(warmup), "repeat": String(repeats),
             "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program",
-            "quantum": quantum.map(String.init) ?? "20000 (round robin), \(Self.timesliceCap) (timeslice cap)", "interleaving": interleaving,
+            "quantum": quantum.map(String.init) ?? "20000 (round robin), \(Self.timesliceCap) (timeslice cap)", "interleaving": interleaving, "define": defines.canonical,
             "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
             "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",

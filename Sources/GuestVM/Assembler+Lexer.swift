@@ -12,7 +12,8 @@ public struct AssemblyError: Error, Equatable, CustomStringConvertible, Sendable
         self.message = message
     }
 
-    public var description: String { "\(file):\(line):\(column): \(message)" }
+    /// `file:line:column: message`, or `file: message` for an error of no line (line 0).
+    public var description: String { line == 0 ? "\(file): \(message)" : "\(file):\(line):\(column): \(message)" }
 }
 
 /// One lexical token of a source line. Columns are 1-based byte offsets.

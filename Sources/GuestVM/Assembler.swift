@@ -4,13 +4,18 @@
 /// second encodes instructions and data values, so labels may be used before they are defined.
 /// Any input yields either a `Program` or one `AssemblyError` naming file:line:column.
 public enum Assembler {
-    public static func assemble(_ source: String, file: String = "<input>") throws(AssemblyError) -> Program {
-        try assemble(bytes: Array(source.utf8), file: file)
+    /// - Parameter defines: values that replace those of the program's `.const`s of the same
+    ///   names (`--define NAME=VALUE`); naming a constant the program does not define is an error.
+    public static func assemble(_ source: String, file: String = "<input>", defines: [String: Int64] = [:]) throws(AssemblyError) -> Program {
+        try assemble(bytes: Array(source.utf8), file: file, defines: defines)
     }
 
-    public static func assemble(bytes: [UInt8], file: String) throws(AssemblyError) -> Program {
-        var state = AssemblerState(file: file)
+    public static func assemble(bytes: [UInt8], file: String, defines: [String: Int64] = [:]) throws(AssemblyError) -> Program {
+        var state = AssemblerState(file: file, defines: defines)
         try state.firstPass(bytes)
+        if let unknown = defines.keys.sorted().first(where: { !state.constants.contains($0) }) {
+            throw AssemblyError(file: file, line: 0, column: 0, message: "--define \(unknown): the program has no .const \(unknown)")
+        }
         return try state.secondPass()
     }
 
@@ -47,8 +52,14 @@ private struct AssemblerState {
     var entry: (name: String, line: PendingLine)?
     var memory = Program.defaultMemory
     var vcpus = 1
+    let defines: [String: Int64]
+    /// The names of the program's `.const`s.
+    var constants: Set<String> = []
 
-    init(file: String) { self.file = file }
+    init(file: String, defines: [String: Int64]) {
+        self.file = file
+        self.defines = defines
+    }
 
     func error(_ line: Int, _ column: Int, _ message: String) -> AssemblyError {
         AssemblyError(file: file, line: line, column: column, message: message)
@@ -119,7 +130,8 @@ private struct AssemblerState {
             try cursor.expect(0x3D, "'='")
             let value = try cursor.expression(self, scope: pending.scope)
             guard symbols[name] == nil else { throw error(line, nameColumn, "\(quoted(name)) is defined twice") }
-            symbols[name] = .value(value)
+            symbols[name] = .value(defines[name] ?? value)
+            constants.insert(name)
         case ".entry":
             let (name, _) = try cursor.identifier("an entry label")
             entry = (name, pending)

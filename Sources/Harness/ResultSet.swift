@@ -21,7 +21,7 @@ public struct ResultSet {
     public static let schemaVersion = 6
 
     public static let runsHeader = [
-        "row", "round", "status", "error", "workload", "program_hash", "vcpus", "memory_bytes", "ft", "channel_profile",
+        "row", "round", "status", "error", "workload", "program_hash", "defines", "vcpus", "memory_bytes", "ft", "channel_profile",
         "one_way_us", "bandwidth_bit_s", "jitter", "ack_policy", "interleaving", "arrivals", "offered_rps", "warmup_s",
         "window_s", "lag_bound_us", "log_capacity", "primary_cpus", "backup_cpus", "seed",
         "achieved_rps", "ft_ratio", "guest_mips", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
@@ -155,7 +155,7 @@ public struct ResultSet {
             func onlyMeasured(_ text: String) -> String { measured ? text : "" }
             let clients = s.rate != nil
             let fields: [String] = [
-                String(row), String(r.round), r.status.rawValue, r.error ?? "", s.workload, Format.hex(s.programHash),
+                String(row), String(r.round), r.status.rawValue, r.error ?? "", s.workload, Format.hex(s.programHash), s.defines,
                 String(s.vcpus), s.memory.map(String.init) ?? "", ft ? "on" : "off",
                 ft ? o.profile.name : "", ft ? us(o.profile.oneWayLatencyNanos) : "",
                 ft ? (o.profile.bandwidthBitsPerSecond.map(String.init) ?? "") : "", ft ? o.profile.jitterSpec : "",

@@ -69,6 +69,8 @@ public struct Scenario: Sendable {
     /// A hash of the assembled program (its instructions and initial data), so that a row says
     /// exactly which code ran, also for a program file that has since changed.
     public var programHash: UInt64
+    /// The `.const` overrides the program was assembled with (`NAME=VALUE ...`, `--define`).
+    public var defines = ""
     public var vcpus: Int
     /// Guest memory in bytes (nil: the program's `.memory`, else the default).
     public var memory: Int?

@@ -156,4 +156,17 @@ struct AssemblerTests {
         #expect(assembled + rejected == rounds)
         #expect(assembled > 0 && rejected > 0, "the fuzzer should produce both outcomes")
     }
+
+    @Test("--define replaces a .const's value, also where data and code use it; an unknown name is an error")
+    func defines() throws {
+        let source = ".const N = 3\n.data\nv: .u64 N * 8\n.text\nli r1, N\nhalt"
+        let plain = try Assembler.assemble(source)
+        let defined = try Assembler.assemble(source, defines: ["N": 5])
+        #expect(plain.symbols["N"] == .value(3) && defined.symbols["N"] == .value(5))
+        #expect(defined.instructions[0].imm == 5 && defined.data.first?.bytes.first == 40)
+        #expect(plain.contentHash != defined.contentHash)
+        #expect(throws: AssemblyError(file: "<input>", line: 0, column: 0, message: "--define M: the program has no .const M")) {
+            try Assembler.assemble(source, defines: ["M": 1])
+        }
+    }
 }

@@ -77,6 +77,37 @@ struct BuiltinProgramsTests {
         #expect(results.first?.isEmpty == false)
     }
 
+    /// The lock-heavy workload counts every section at any quantum, and its synchronisation rate
+    /// is what its `.const` says: 2 synchronising instructions (cas, strel) per 2000 / SYNC_RATE
+    /// instructions when uncontended (one vCPU).
+    @Test("lock-heavy: every section counted, at the synchronisation rate its SYNC_RATE sets", arguments: [1, 10] as [Int64])
+    func lockHeavy(rate: Int64) throws {
+        let source = try #require(BuiltinPrograms.named("lock-heavy")).source
+        let program = try Assembler.assemble(source, file: "lock-heavy", defines: ["SYNC_RATE": rate, "SECTIONS": 400])
+        for (vcpus, quantum) in [(1, UInt64(100_000)), (2, 777)] {
+            let machine = try Machine(program: program, vcpus: vcpus)
+            let collector = OutputCollector()
+            var driver = StandaloneDriver(seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+            let summary = try machine.drive(&driver, quantum: quantum)
+            #expect(collector.text == "\(400 * vcpus)\n")
+            if vcpus == 1 {
+                let perThousand = 2.0 * 400 / Double(summary.totalInstructions) * 1000
+                #expect(abs(perThousand - Double(rate)) < Double(rate) * 0.05, "\(perThousand) per 1,000")
+            }
+        }
+    }
+
+    @Test("producer-consumer: every item passes the ring once, at any quantum", arguments: [5, 333, 100_000] as [UInt64])
+    func producerConsumer(quantum: UInt64) throws {
+        let source = try #require(BuiltinPrograms.named("producer-consumer")).source
+        let program = try Assembler.assemble(source, file: "producer-consumer", defines: ["ITEMS": 2000])
+        let machine = try Machine(program: program, vcpus: 2)
+        let collector = OutputCollector()
+        var driver = StandaloneDriver(seed: 1, onOutput: { collector.outputs.append(Array($0)) })
+        _ = try machine.drive(&driver, quantum: quantum)
+        #expect(collector.text == "\(2000 * 2001 / 2)\n")
+    }
+
     /// The racy counter's total depends on where round-robin switches vCPUs (a switch between a
     /// load and its store loses an increment), but one quantum always gives one total.
     @Test("racy-counter: round-robin loses increments at its switch points, the same ones every time")

@@ -12,7 +12,8 @@ func testProgram(_ name: String) throws -> Program {
     for (from, to) in [(".const N = 32", ".const N = 16"), (".const PASSES = 8192", ".const PASSES = 200"),
                        (".const ITERATIONS = 200000", ".const ITERATIONS = 3000"), (".const ITERATIONS = 100000000", ".const ITERATIONS = 200000"),
                        (".const ITERATIONS = 100000", ".const ITERATIONS = 3000"), (".const PASSES = 32", ".const PASSES = 2"),
-                       (".const N = 10000000", ".const N = 50000"), ("li r1, 1000\n    settimer r1", "li r1, 100\n    settimer r1")] {
+                       (".const N = 10000000", ".const N = 50000"),
+                       (".const SECTIONS = 20000", ".const SECTIONS = 500"), (".const ITEMS = 100000", ".const ITEMS = 3000"), ("li r1, 1000\n    settimer r1", "li r1, 100\n    settimer r1")] {
         source = source.split(separator: from, omittingEmptySubsequences: false).joined(separator: to)
     }
     return try Assembler.assemble(source, file: name)
@@ -42,7 +43,8 @@ func client(rate: Double = 20_000, seed: UInt64 = 1) -> KVClient {
 
 @Suite("Replicated runs")
 struct ReplicatedRunTests {
-    static let workloads = ["kvstore", "compute", "nondet", "shared-counter", "partitioned", "fib", "sieve", "loop"]
+    static let workloads = ["kvstore", "compute", "nondet", "shared-counter", "partitioned", "fib", "sieve", "loop",
+                            "lock-heavy", "producer-consumer", "racy-counter"]
 
     /// The core promise: for every workload and several seeds the backup replays the primary
     /// exactly. The state hashes compared cover registers, devices and all of memory.

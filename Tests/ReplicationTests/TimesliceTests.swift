@@ -28,7 +28,8 @@ struct TimesliceTests {
     /// Replay equality per workload, vCPU count and seed: the switch points depend on how fast
     /// the host ran each slice, so they differ from run to run, and the backup must follow them.
     @Test("the backup switches vCPUs where the primary's time slices ended, and reaches its state",
-          arguments: [("shared-counter", 2), ("shared-counter", 4), ("partitioned", 2), ("partitioned", 4), ("kvstore", 1), ("compute", 1)],
+          arguments: [("shared-counter", 2), ("shared-counter", 4), ("partitioned", 2), ("partitioned", 4), ("lock-heavy", 2),
+                      ("producer-consumer", 2), ("racy-counter", 2), ("kvstore", 1), ("compute", 1)],
           [1, 2, 3] as [UInt64])
     func replayEquality(workload: (String, Int), seed: UInt64) throws {
         let report = try Self.run(workload.0, vcpus: workload.1, Self.timeslice(seed: seed), recordLog: true)
@@ -38,7 +39,7 @@ struct TimesliceTests {
         let log = try #require(report.recordedLog)
         let slices = log.filter { $0.header.kind == .scheduling }
         #expect(slices.allSatisfy { $0.header.flags.contains(.preemptible) })
-        if workload.0 != "kvstore" {
+        if ["partitioned", "compute", "lock-heavy"].contains(workload.0) {
             // Compute-bound slices run until their time is up.
             #expect(log.contains { $0.header.kind == .preempt }, "no slice was preempted")
         }

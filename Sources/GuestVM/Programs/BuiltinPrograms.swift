@@ -16,6 +16,8 @@ public enum BuiltinPrograms {
         Entry(name: "nondet", summary: "clock- and random-heavy: 200 k clock reads and random reads", source: nondet + library),
         Entry(name: "shared-counter", summary: "4 vCPUs increment a spinlock-protected shared counter", source: sharedCounter + library),
         Entry(name: "partitioned", summary: "4 vCPUs hash disjoint slices of an array, then combine", source: partitioned + library),
+        Entry(name: "lock-heavy", summary: "2 vCPUs: private work and a spinlock section, SYNC_RATE synchronising instructions per 1,000", source: lockHeavy + library),
+        Entry(name: "producer-consumer", summary: "2 vCPUs pass 100,000 items through a ring in guest memory (acquire/release)", source: producerConsumer + library),
         Entry(name: "racy-counter", summary: "2 vCPUs increment a shared counter without a lock: racy, its total depends on the interleaving", source: racyCounter + library),
     ]
 
