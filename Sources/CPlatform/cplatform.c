@@ -34,11 +34,14 @@ void *ftb_numa_alloc_onnode(size_t size, int node) {
 
 void ftb_numa_free(void *memory, size_t size) { numa_free(memory, size); }
 
-int ftb_pin_current_thread(int cpu) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+int ftb_pin_current_thread_set(const int *cpus, int count) {
+    if (count <= 0) return EINVAL;
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) return EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
     return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
 }
 

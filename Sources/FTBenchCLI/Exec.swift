@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import GuestVM
 import Harness
@@ -96,6 +97,11 @@ struct Exec: ParsableCommand {
     /// A free run: every vCPU on its own thread; outputs are printed per vCPU, in vCPU order,
     /// once all have halted (their interleaving in time is not recorded).
     private func runFree(_ machine: Machine, name program: Program, seed: UInt64) throws {
+        let cpus = HostTopology.current().cpuCount
+        let oversubscribed = machine.vcpuCount > cpus
+        if oversubscribed {
+            FileHandle.standardError.write(Data("ftbench: warning: \(machine.vcpuCount) vCPU threads on \(cpus) CPUs: oversubscribed, spinning vCPUs wait for each other's time slices\n".utf8))
+        }
         let summary: FreeRun.Summary
         do { summary = try FreeRun.run(machine, seed: seed, namePrefix: "exec") } catch { throw CLIError("\(program.name): \(error)") }
         var printer = OutputPrinter()
@@ -108,7 +114,7 @@ struct Exec: ParsableCommand {
         let instructions = summary.totalInstructions
         let seconds = Double(summary.wallNanos) / 1e9
         print("""
-            --- \(program.name): \(machine.vcpuCount) vCPU(s) on \(machine.vcpuCount) threads (free), seed \(seed)
+            --- \(program.name): \(machine.vcpuCount) vCPU(s) on \(machine.vcpuCount) threads (free\(oversubscribed ? ", oversubscribed" : "")), seed \(seed)
             instructions      \(instructions) (\(summary.vcpus.map { String($0.instructions) }.joined(separator: " + ")))
             wall seconds      \(Format.fixed(seconds, 4))
             guest MIPS        \(Format.fixed(seconds > 0 ? Double(instructions) / seconds / 1e6 : 0, 1)) (spin-waits count too)

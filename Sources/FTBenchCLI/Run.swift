@@ -11,8 +11,8 @@ struct Run: ParsableCommand {
         abstract: "Run replicated scenarios and write a result set (runs.csv, latency.csv, summary.csv, meta.json).",
         discussion: """
             Every combination of --workload, --profile, --ack, --ft and --rate is one scenario. \
-            Each runs for --duration (after --warmup) with the primary on the first of --cpus and \
-            the backup on the second. Clients sit behind a network both sides share, driven by the live side, so no \
+            Each runs for --duration (after --warmup) with the primary on --primary-cpus and \
+            the backup on --backup-cpus. Clients sit behind a network both sides share, driven by the live side, so no \
             third core is needed. With --repeat N every scenario runs N times, in rounds that run \
             each scenario once in a rotated order; summary.csv gives each metric's median with a \
             95% confidence interval and each FT/non-FT ratio paired within rounds. A scenario \
@@ -80,11 +80,17 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Log ring slots (64 bytes each), a power of two from 64 to 16777216.")
     var logCapacity = 1 << 16
 
-    @Option(help: "CPUs for the primary and the backup, e.g. 0,1; or none to leave both threads unpinned. CPUs that cannot be used fail the scenario.")
-    var cpus = "0,1"
+    @Option(name: .customLong("primary-cpus"), help: "CPUs for the primary's thread (side A's host), a list such as 0, 0-3 or 0,2; or none to leave it unpinned. CPUs that cannot be used fail the scenario. (default: 0)")
+    var primaryCPUs: String?
 
-    @Option(parsing: .unconditional, help: "NUMA node for the log rings (default: the backup CPU's node).")
-    var ringNode: Int?
+    @Option(name: .customLong("backup-cpus"), help: "CPUs for the backup's thread (side B's host), as --primary-cpus. (default: 1)")
+    var backupCPUs: String?
+
+    @Option(parsing: .unconditional, help: "NUMA node for the primary's side: its guest memory and the ring it reads (the ACKs) go there (libnuma); its CPUs must be on it.")
+    var primaryNode: Int?
+
+    @Option(parsing: .unconditional, help: "NUMA node for the backup's side: its guest memory and the ring it reads (the log).")
+    var backupNode: Int?
 
     @Option(parsing: .unconditional, help: "Seed for random reads, arrivals and jitter.")
     var seed: UInt64 = 1
@@ -136,7 +142,6 @@ struct Run: ParsableCommand {
         guard (64...(1 << 24)).contains(logCapacity), logCapacity & (logCapacity - 1) == 0 else {
             throw ValidationError("--log-capacity must be a power of two from 64 to 16777216, got \(logCapacity)")
         }
-        if cpus != "none" { _ = try CPUPair(cpus, option: "--cpus") }
         guard ChannelProfile.parseDuration(lagBound).map({ $0 > 0 }) == true else {
             throw ValidationError("--lag-bound '\(lagBound)' is not a positive duration such as 100ms")
         }
@@ -150,7 +155,9 @@ struct Run: ParsableCommand {
             guard sweepStart != nil else { throw ValidationError("--rate '\(rate)' is not sweep or sweep:START with START from 0.001 to 1e12") }
             guard repeats == 1 else { throw ValidationError("--rate sweep runs each load once: use --repeat 1 with it, or list the rates") }
         }
-        if let ringNode, ringNode < 0 { throw ValidationError("--ring-node must not be negative") }
+        for (option, node) in [("--primary-node", primaryNode), ("--backup-node", backupNode)] {
+            if let node, node < 0 { throw ValidationError("\(option) must not be negative, got \(node)") }
+        }
         for (name, value) in [("--heartbeat", heartbeat), ("--failure-timeout", failureTimeout), ("--arbiter-latency", arbiterLatency),
                               ("--client-retry", clientRetry)] {
             guard let value else { continue }
@@ -187,16 +194,13 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let host = HostTopology.current()
-        let pair = cpus == "none" ? nil : try CPUPair(cpus, option: "--cpus")
-        if let pair {
-            for cpu in [pair.primary, pair.backup] where cpu >= host.cpuCount {
-                throw CLIError("--cpus: CPU \(cpu) does not exist: this machine has CPUs 0...\(host.cpuCount - 1)")
-            }
+        let placement = try Placement(primaryCPUs: primaryCPUs, backupCPUs: backupCPUs, primaryNode: primaryNode,
+                                      backupNode: backupNode, host: host)
+        let scenarios = try buildScenarios(placement: placement)
+        let oversubscribed = scenarios.contains { $0.isOversubscribed(cpuCount: host.cpuCount) }
+        if oversubscribed {
+            FileHandle.standardError.write(Data("ftbench: warning: more spinning threads than CPUs in some scenarios (the primary and the backup share CPUs \(describeCPUs(Array(Set((placement.primaryCPUs ?? []) + (placement.backupCPUs ?? [])))))): they wait for each other's time slices; those rows are flagged oversubscribed and give no overhead figures\n".utf8))
         }
-        if let ringNode, ringNode >= host.numaNodes {
-            throw CLIError("--ring-node: node \(ringNode) does not exist: this machine has \(host.numaNodes) NUMA node(s)")
-        }
-        let scenarios = try buildScenarios(pair: pair)
         try ResultSet.checkWritable(output)
         if let recordLog { try ResultSet.checkWritable(recordLog) }
         let recording = recordLog.map(LogRecording.init(directory:))
@@ -231,12 +235,14 @@ struct Run: ParsableCommand {
             }
         }
         ScenarioRunner.attachRatios(&results)
-        let calibration = noCalibration || interrupted || pair == nil ? nil
-            : Calibration.measure(cpus: (pair!.primary, pair!.backup), samples: 300, entries: 2_000_000)
+        let calibration = noCalibration || interrupted ? nil
+            : placement.calibrationPair.map { Calibration.measure(cpus: $0, samples: 300, entries: 2_000_000) }
         var meta = ResultSet.Meta(commandLine: CommandLine.arguments, settings: settings(), calibration: calibration,
                                   allocator: FTBench.allocator, planned: sweepStart == nil ? scenarios.count * repeats : results.count,
                                   complete: !interrupted)
         meta.scenariosRun = results.count
+        meta.placement = placement.record
+        meta.oversubscribed = oversubscribed
         meta.scenariosFailed = results.filter { $0.status != .ok }.count
         let set = ResultSet(results: results, meta: meta)
         let folder = try set.write(into: output, name: name)
@@ -252,7 +258,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func buildScenarios(pair: CPUPair?) throws -> [Scenario] {
+    func buildScenarios(placement: Placement) throws -> [Scenario] {
         let workloadNames = workload.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard !workloadNames.contains(where: \.isEmpty) else { throw CLIError("--workload: empty name in '\(workload)': give built-in names or files, comma-separated") }
         let overrides = try defines.values()
@@ -301,10 +307,11 @@ struct Run: ParsableCommand {
                             options.ackPolicy = policy
                             options.lagBoundNanos = ChannelProfile.parseDuration(lagBound)!
                             options.logCapacity = logCapacity
-                            options.primaryCPU = pair?.primary
-                            options.backupCPU = pair?.backup
+                            options.primaryCPUs = placement.primaryCPUs
+                            options.backupCPUs = placement.backupCPUs
+                            options.primaryNode = placement.primaryNode
+                            options.backupNode = placement.backupNode
                             options.seed = seed
-                            options.ringNode = ringNode
                             options.warmupNanos = UInt64(warmup * 1e9)
                             options.durationNanos = UInt64((warmup + duration) * 1e9)
                             if faultTolerance {
@@ -353,8 +360,9 @@ struct Run: ParsableCommand {
             "duration": Format.number(duration), "warmup": Format.number(warmup), "repeat": String(repeats),
             "vcpus": vcpus.map(String.init) ?? "program", "memory": memory ?? "program",
             "quantum": quantum.map(String.init) ?? "20000 (round robin), \(Self.timesliceCap) (timeslice cap)", "interleaving": interleaving, "define": defines.canonical,
-            "lag-bound": lagBound, "log-capacity": String(logCapacity), "cpus": cpus,
-            "ring-node": ringNode.map(String.init) ?? "backup CPU's node", "seed": String(seed), "output": output, "name": name,
+            "lag-bound": lagBound, "log-capacity": String(logCapacity),
+            "primary-cpus": primaryCPUs ?? "0", "backup-cpus": backupCPUs ?? "1",
+            "primary-node": primaryNode.map(String.init) ?? "", "backup-node": backupNode.map(String.init) ?? "", "seed": String(seed), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",
             "fault": faultSpecs.joined(separator: " "), "heartbeat": heartbeat ?? "profile", "failure-timeout": failureTimeout ?? "profile",
             "arbiter-latency": arbiterLatency, "client-retry": clientRetry ?? "2 failure timeouts", "restore-after": restoreAfter,

@@ -1,9 +1,10 @@
 import CPlatform
+import Topology
 
 /// Flat, little-endian guest memory.
 ///
 /// Ownership: the instance owns one zero-filled, 64-byte-aligned allocation of `size` bytes for
-/// its whole life and frees it in `deinit`; `base` never changes, so the interpreter copies it
+/// its whole life (its own, or a `NodeLocalMemory` it keeps) and frees it in `deinit`; `base` never changes, so the interpreter copies it
 /// into a local for the duration of a run. Shared as the guest shares it: under `FreeRun` several
 /// host threads run vCPUs on it at once, with guest atomics as host atomics and plain accesses as
 /// plain ones (docs/ISA.md, "Memory model"). The host-side writers (`write`, `store64`, the
@@ -14,13 +15,28 @@ public final class GuestMemory {
     /// Present while writes are tracked (a state transfer runs): every write marks its page.
     public private(set) var dirtyPages: DirtyPageLog?
 
-    init(size: Int) {
+    /// The node-local allocation `base` lies in, when memory was placed on a NUMA node.
+    private let placed: NodeLocalMemory?
+
+    /// - Parameter node: the NUMA node to place memory on (`--primary-node`/`--backup-node`); nil,
+    ///   or a machine without NUMA placement, gives an ordinary allocation.
+    init(size: Int, node: Int? = nil) {
         self.size = size
-        base = .allocate(byteCount: size, alignment: 64)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        if let node {
+            let memory = NodeLocalMemory(size: size, node: node)
+            placed = memory
+            base = memory.base
+        } else {
+            placed = nil
+            base = .allocate(byteCount: size, alignment: 64)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        }
     }
 
-    deinit { base.deallocate() }
+    deinit { if placed == nil { base.deallocate() } }
+
+    /// The NUMA node guest memory was placed on, or nil if it was not placed.
+    public var node: Int? { placed?.node }
 
     /// Whether `[address, address + count)` lies inside guest memory.
     public func contains(address: UInt64, count: UInt64) -> Bool {

@@ -37,11 +37,13 @@ public final class Machine {
         }
     }
 
-    /// - Parameter memorySize: bytes of guest memory; defaults to what the program asks for.
-    public init(program: Program, vcpus: Int = 1, memorySize: Int? = nil) throws(ConfigurationError) {
+    /// - Parameters:
+    ///   - memorySize: bytes of guest memory; defaults to what the program asks for.
+    ///   - memoryNode: the NUMA node to place guest memory on (nil: not placed).
+    public init(program: Program, vcpus: Int = 1, memorySize: Int? = nil, memoryNode: Int? = nil) throws(ConfigurationError) {
         let size = try Self.memorySize(for: program, vcpus: vcpus, requested: memorySize)
         self.program = program
-        memory = GuestMemory(size: size)
+        memory = GuestMemory(size: size, node: memoryNode)
         for segment in program.data {
             memory.write(segment.bytes, at: UInt64(segment.address))
         }

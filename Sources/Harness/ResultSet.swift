@@ -28,7 +28,7 @@ public struct ResultSet {
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
-        "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "log_trace",
+        "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "oversubscribed", "log_trace",
         "faults", "heartbeat_us", "failure_timeout_us", "failovers", "final_epoch", "two_owner_epochs", "outputs_lost",
         "requests_lost", "transport_duplicates", "retransmissions",
     ]
@@ -72,6 +72,11 @@ public struct ResultSet {
         public var cpusUsed: [String: String]
         public var machine: Machine
         public var calibration: CalibrationFigures?
+        /// Each side's CPUs and NUMA node as placed, and any fallback (absent in sets before
+        /// schema 6).
+        public var placement: [String: String]?
+        /// Some scenario ran more spinning threads than it had CPUs (its rows say which).
+        public var oversubscribed: Bool?
 
         public struct Build: Codable, Sendable {
             public var commit: String
@@ -143,6 +148,7 @@ public struct ResultSet {
     /// The rows of runs.csv, one per result.
     public func runsCSV() -> String {
         var lines = [Self.runsHeader.joined(separator: ",")]
+        let cpuCount = meta.machine.cpus
         for (row, r) in results.enumerated() {
             let s = r.scenario, o = s.options, ft = o.faultTolerance
             let measured = r.status != .failed
@@ -179,7 +185,8 @@ public struct ResultSet {
                 onlyMeasured(r.report.endedDuringWarmup ? "yes" : "no"),
                 r.interference.map { Format.fixed($0.otherProcesses * 100, 2) } ?? "",
                 r.interference.map { Format.fixed($0.steal * 100, 2) } ?? "",
-                r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "", r.report.logTrace ?? "",
+                r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "", s.isOversubscribed(cpuCount: cpuCount) ? "yes" : "no",
+                r.report.logTrace ?? "",
             ] + Self.failoverFields(r)
             lines.append(fields.map(Self.csvField).joined(separator: ","))
         }

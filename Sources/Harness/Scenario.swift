@@ -106,6 +106,14 @@ public struct Scenario: Sendable {
                 rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description].joined(separator: "|")
     }
 
+    /// More spinning host threads (one per side) than CPUs they may run on: the sides then wait
+    /// for each other's time slices, and the row gives no overhead figure.
+    public func isOversubscribed(cpuCount: Int) -> Bool {
+        let all = Array(0..<cpuCount), ft = options.faultTolerance
+        let used = Set(options.primaryCPUs ?? all).union(ft ? Set(options.backupCPUs ?? all) : [])
+        return (ft ? 2 : 1) > used.count
+    }
+
     /// The FT-off twin's key: what an FT-on scenario's ratio is taken against.
     public var baselineKey: String {
         var twin = self
@@ -199,12 +207,14 @@ public enum ScenarioRunner {
     /// ratio's two runs close in time, so that slow drifts of a noisy host cancel.
     public static func attachRatios(_ results: inout [ScenarioResult]) {
         var baselines: [String: Double] = [:]
-        // A guest that stopped during warm-up was measured over its warm-up: no ratio.
-        for r in results where !r.scenario.options.faultTolerance && r.status == .ok && !r.report.endedDuringWarmup {
+        // A guest that stopped during warm-up was measured over its warm-up, and an
+        // oversubscribed row measured the scheduler: no ratio from either.
+        let cpus = HostTopology.current().cpuCount
+        func usable(_ r: ScenarioResult) -> Bool { r.status == .ok && !r.report.endedDuringWarmup && !r.scenario.isOversubscribed(cpuCount: cpus) }
+        for r in results where !r.scenario.options.faultTolerance && usable(r) {
             baselines["\(r.round)|\(r.scenario.key)"] = r.throughput
         }
-        for i in results.indices where results[i].scenario.options.faultTolerance && results[i].status == .ok
-            && !results[i].report.endedDuringWarmup {
+        for i in results.indices where results[i].scenario.options.faultTolerance && usable(results[i]) {
             guard let theirs = baselines["\(results[i].round)|\(results[i].scenario.baselineKey)"], theirs > 0 else { continue }
             results[i].ftRatio = results[i].throughput / theirs
         }

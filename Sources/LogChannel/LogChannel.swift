@@ -24,12 +24,14 @@ public struct LogChannel: Sendable {
 
     /// - Parameters:
     ///   - capacity: log ring slots (64 bytes each), a power of two; the ACK ring gets a quarter.
-    ///   - node: NUMA node for both rings (nil: wherever the allocator puts them).
+    ///   - logNode, ackNode: NUMA nodes for the log ring and the ACK ring, each best placed where
+    ///     it is read (nil: wherever the allocator puts it).
     ///   - seed: seeds the jitter of both directions.
-    public init(profile: ChannelProfile, capacity: Int = 1 << 16, node: Int? = nil, wait: WaitStrategy = .default, seed: UInt64 = 1) {
+    public init(profile: ChannelProfile, capacity: Int = 1 << 16, logNode: Int? = nil, ackNode: Int? = nil,
+                wait: WaitStrategy = .default, seed: UInt64 = 1) {
         self.profile = profile
-        logRing = RingBuffer(capacity: capacity, node: node, wait: wait)
-        ackRing = RingBuffer(capacity: max(64, capacity / 4), node: node, wait: wait)
+        logRing = RingBuffer(capacity: capacity, node: logNode, wait: wait)
+        ackRing = RingBuffer(capacity: max(64, capacity / 4), node: ackNode, wait: wait)
         primary = PrimaryEnd(
             log: LogSender(DelayLineSender(RingProducer(logRing), profile: profile, seed: seed)),
             acks: AckReceiver(DelayLineReceiver(RingConsumer(ackRing), profile: profile)))

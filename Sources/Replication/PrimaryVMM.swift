@@ -463,8 +463,10 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         }
         guard let aloneSince, !finished, now >= restoreAt(aloneSince) else { return }
         let options = options
+        // The spare is the other host, which reads the new log.
         guard let (spare, channel) = context.spares.invite(from: side, epoch: epoch, makeLink: {
-            LogChannel(profile: options.profile, capacity: options.logCapacity, node: options.ringNode, wait: options.wait, seed: options.seed &+ nextSeq)
+            LogChannel(profile: options.profile, capacity: options.logCapacity, logNode: options.ringNode(readBy: side.other),
+                       ackNode: options.ringNode(readBy: side), wait: options.wait, seed: options.seed &+ nextSeq)
         }) else { return }
         let record = TransferRecord(from: side, to: spare, epoch: epoch, startedAt: monotonicNanos())
         transfer = StateTransfer(machine: machine, channel: channel, firstSeq: nextSeq, record: record,

@@ -67,8 +67,8 @@ public struct ReplicationReport: Sendable {
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
 }
 
-/// Runs one scenario: side A's host, first the primary, on `options.primaryCPU`; side B's host,
-/// first its backup, on `options.backupCPU` (fault tolerance on; each host then plays whatever
+/// Runs one scenario: side A's host, first the primary, on `options.primaryCPUs`; side B's host,
+/// first its backup, on `options.backupCPUs` (fault tolerance on; each host then plays whatever
 /// roles failures give it, see `SideHost`); the clients behind a `ClientNetwork` that both sides
 /// share, driven by whichever side is live. Faults in `options.faults` are injected on the way.
 public enum ReplicatedRun {
@@ -81,12 +81,13 @@ public enum ReplicatedRun {
         recordLog: Bool = false, trace: TraceWriter? = nil
     ) throws -> (ReplicationReport, Client) {
         let drainTimeout = 2_000_000_000 + 4 * options.profile.roundTripNanos
-        let node = options.ringNode ?? options.backupCPU.flatMap { HostTopology.current().node(ofCPU: $0) }
         let channel = options.faultTolerance
-            ? LogChannel(profile: options.profile, capacity: options.logCapacity, node: node, wait: options.wait, seed: options.seed)
+            ? LogChannel(profile: options.profile, capacity: options.logCapacity, logNode: options.ringNode(readBy: .b),
+                         ackNode: options.ringNode(readBy: .a), wait: options.wait, seed: options.seed)
             : nil
-        let primaryMachine = try Machine(program: program, vcpus: vcpus, memorySize: memory)
-        let backupMachine = options.faultTolerance ? try Machine(program: program, vcpus: vcpus, memorySize: memory) : nil
+        let primaryMachine = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .a))
+        let backupMachine = options.faultTolerance
+            ? try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .b)) : nil
         let context = RunContext(options: options, client: client)
         let results = RunResults(firstLink: channel)
         if let channel { context.spares.add(link: channel) }
@@ -99,10 +100,10 @@ public enum ReplicatedRun {
         }
 
         let backup = channel.map { channel in
-            PinnedThread(cpu: options.backupCPU) {
+            PinnedThread(cpus: options.backupCPUs) {
                 let cpus = allowedCPUs()
                 results.update { $0.backupCPUs = cpus }
-                do { try checkPinned("backup", to: options.backupCPU, allowed: cpus) } catch {
+                do { try checkPinned("backup", to: options.backupCPUs, allowed: cpus) } catch {
                     results.fail(backup: "backup: \(error)")
                     channel.close()
                     return
@@ -110,10 +111,10 @@ public enum ReplicatedRun {
                 hostB!.run()
             }
         }
-        let primary = PinnedThread(cpu: options.primaryCPU) {
+        let primary = PinnedThread(cpus: options.primaryCPUs) {
             let cpus = allowedCPUs()
             results.update { $0.primaryCPUs = cpus }
-            do { try checkPinned("primary", to: options.primaryCPU, allowed: cpus) } catch {
+            do { try checkPinned("primary", to: options.primaryCPUs, allowed: cpus) } catch {
                 results.fail(primary: "primary: \(error)")
                 channel?.close()
                 return
@@ -182,11 +183,11 @@ public enum ReplicatedRun {
         return (report, network.finalClient)
     }
 
-    /// Throws unless the calling thread, asked to run on `cpu`, may run there only: a thread
+    /// Throws unless the calling thread, asked to run on `cpus`, may run there only: a thread
     /// that silently runs unpinned would make every spinning measurement meaningless.
-    private static func checkPinned(_ side: String, to cpu: Int?, allowed: [Int]) throws {
-        guard let cpu, allowed != [cpu] else { return }
-        throw ReplicationError("the \(side) thread could not be pinned to CPU \(cpu) (it may run on \(describeCPUs(allowed)))")
+    private static func checkPinned(_ side: String, to cpus: [Int]?, allowed: [Int]) throws {
+        guard let cpus, allowed != cpus else { return }
+        throw ReplicationError("the \(side) thread could not be pinned to CPU \(describeCPUs(cpus)) (it may run on \(describeCPUs(allowed)))")
     }
 }
 

@@ -1,4 +1,5 @@
 import LogChannel
+import Topology
 
 /// How a primary and its backup are run.
 public struct ReplicationOptions: Sendable {
@@ -21,11 +22,15 @@ public struct ReplicationOptions: Sendable {
     /// until the lag is back under half of it (VMware FT keeps it under ~100 ms).
     public var lagBoundNanos: UInt64 = 100_000_000
     public var wait = WaitStrategy.default
-    /// NUMA node for the log and ACK rings (nil: the backup CPU's node, where the log is read).
-    public var ringNode: Int?
-    /// CPUs for the primary and the backup threads (nil: not pinned).
-    public var primaryCPU: Int? = 0
-    public var backupCPU: Int? = 1
+    /// CPUs for side A's host (the first primary) and side B's (the first backup); each side's
+    /// thread may run on any CPU of its set (nil: not pinned).
+    public var primaryCPUs: [Int]? = [0]
+    public var backupCPUs: [Int]? = [1]
+    /// NUMA nodes for side A's and side B's hosts: a side's guest memory, and the ring it reads
+    /// (the log on a backup, the ACKs on a primary), are placed on its node. Nil: memory is not
+    /// placed, and rings go to the node of the side's first CPU.
+    public var primaryNode: Int?
+    public var backupNode: Int?
     public var seed: UInt64 = 1
     /// The run ends this long after it starts (or when the guest halts).
     public var durationNanos: UInt64 = 2_000_000_000
@@ -63,6 +68,17 @@ public struct ReplicationOptions: Sendable {
     public var clientRetry: UInt64 { clientRetryNanos ?? 2 * failureTimeout }
 
     public init() {}
+
+    /// The CPUs a side's host runs on.
+    public func cpus(of side: Side) -> [Int]? { side == .a ? primaryCPUs : backupCPUs }
+
+    /// The NUMA node a side's guest memory is placed on (nil: not placed).
+    public func memoryNode(of side: Side) -> Int? { side == .a ? primaryNode : backupNode }
+
+    /// The NUMA node for a ring `side` reads: its node, else its first CPU's.
+    public func ringNode(readBy side: Side) -> Int? {
+        memoryNode(of: side) ?? cpus(of: side)?.first.flatMap { HostTopology.current().node(ofCPU: $0) }
+    }
 }
 
 /// The simulated clients. Their requests and replies travel through a `ClientNetwork`, which

@@ -188,7 +188,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
                                        crashDeadline: crash?.deadline ?? .max)
             do {
                 // The program and vCPU count were validated when the run's first machines were made.
-                let machine = try Machine(program: program, vcpus: vcpus, memorySize: memory)
+                let machine = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: side))
                 if let restored = try StateRestore.receive(from: source, into: machine) {
                     return .backup(machine, invitation.channel, epoch: invitation.epoch, owner: invitation.primary, restored: (restored, source))
                 }

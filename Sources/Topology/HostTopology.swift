@@ -36,16 +36,36 @@ public struct TopologyError: Error, Equatable, CustomStringConvertible, Sendable
     public var description: String
 }
 
+/// Pins the calling thread to `cpus` (it may run on any of them).
+public func pinCurrentThread(toCPUs cpus: [Int]) throws(TopologyError) {
+    let count = Int(ftb_cpu_count())
+    if let missing = cpus.first(where: { $0 < 0 || $0 >= count }) {
+        throw TopologyError(description: "CPU \(missing) does not exist: this machine has CPUs 0...\(count - 1)")
+    }
+    let error = cpus.map(Int32.init).withUnsafeBufferPointer { ftb_pin_current_thread_set($0.baseAddress, Int32($0.count)) }
+    guard error == 0 else {
+        throw TopologyError(description: "cannot pin to CPU \(describeCPUs(cpus)): \(String(cString: strerror(error)))")
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 public func pinCurrentThread(toCPU cpu: Int) throws(TopologyError) {
-    let count = Int(ftb_cpu_count())
-    guard cpu >= 0, cpu < count else {
-        throw TopologyError(description: "CPU \(cpu) does not exist: this machine has CPUs 0...\(count - 1)")
+    try pinCurrentThread(toCPUs: [cpu])
+}
+
+/// Parses a CPU list as the kernel writes one (`0`, `0-3`, `0,2,4-7`): sorted, without
+/// duplicates; nil if it is not one or names a CPU twice.
+public func parseCPUList(_ text: String) -> [Int]? {
+    var cpus: [Int] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let low = Int(bounds[0]), low >= 0, low < 4_096 else { return nil }
+        let high = bounds.count == 2 ? Int(bounds[1]) : low
+        guard let high, high >= low, high < 4_096 else { return nil }
+        cpus.append(contentsOf: low...high)
     }
-    let error = ftb_pin_current_thread(Int32(cpu))
-    guard error == 0 else {
-        throw TopologyError(description: "cannot pin to CPU \(cpu): \(String(cString: strerror(error)))")
-    }
+    guard Set(cpus).count == cpus.count else { return nil }
+    return cpus.sorted()
 }
 
 /// The CPUs the calling thread may run on, as the kernel reports its affinity mask: one CPU

@@ -8,28 +8,34 @@ import Glibc
 public final class PinnedThread: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: () -> Void
-    public let cpu: Int?
+    /// The CPUs it may run on (nil: any).
+    public let cpus: [Int]?
     public let name: String?
     /// Set if pinning failed; the body runs unpinned.
     public private(set) var pinningError: TopologyError?
 
-    /// Starts `body` on a new thread pinned to `cpu` (nil: not pinned) and named `name` (see
+    /// Starts `body` on a new thread pinned to `cpus` (nil: not pinned) and named `name` (see
     /// `nameCurrentThread`).
-    public init(cpu: Int?, name: String? = nil, _ body: @escaping @Sendable () -> Void) {
-        self.cpu = cpu
+    public init(cpus: [Int]?, name: String? = nil, _ body: @escaping @Sendable () -> Void) {
+        self.cpus = cpus
         self.name = name
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             let me = Unmanaged<PinnedThread>.fromOpaque(context!).takeRetainedValue()
             if let name = me.name { nameCurrentThread(name) }
-            if let cpu = me.cpu {
-                do throws(TopologyError) { try pinCurrentThread(toCPU: cpu) } catch { me.pinningError = error }
+            if let cpus = me.cpus {
+                do throws(TopologyError) { try pinCurrentThread(toCPUs: cpus) } catch { me.pinningError = error }
             }
             me.body()
             return nil
         }, context)
         precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    /// Starts `body` on a new thread pinned to one CPU (nil: not pinned).
+    public convenience init(cpu: Int?, name: String? = nil, _ body: @escaping @Sendable () -> Void) {
+        self.init(cpus: cpu.map { [$0] }, name: name, body)
     }
 
     /// Waits for the body to finish.

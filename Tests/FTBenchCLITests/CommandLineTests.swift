@@ -141,7 +141,9 @@ struct CommandLineTests {
         .init(arguments: ["run", "--vcpus", "-1"], expected: "--vcpus must be 1...64, got -1"),
         .init(arguments: ["exec", "fib", "--vcpus", "-1"], expected: "--vcpus must be 1...64, got -1"),
         .init(arguments: ["calibrate", "--samples", "-3"], expected: "--samples must be 1...1000000, got -3"),
-        .init(arguments: ["run", "--cpus", "0,0"], expected: "--cpus '0,0' names CPU 0 twice"),
+        .init(arguments: ["run", "--primary-cpus", "0,0"], expected: "--primary-cpus '0,0' is not a CPU list"),
+        .init(arguments: ["run", "--backup-cpus", "1-"], expected: "--backup-cpus '1-' is not a CPU list"),
+        .init(arguments: ["run", "--primary-node=-1"], expected: "--primary-node must not be negative"),
         .init(arguments: ["run", "--interleaving", "timeslice:1ns"], expected: "--interleaving: 'timeslice:1ns' is not uni, roundrobin or timeslice"),
         .init(arguments: ["run", "--interleaving", "roundrobin,bogus"], expected: "--interleaving: 'bogus' is not"),
         .init(arguments: ["run", "--interleaving", "uni,uni"], expected: "--interleaving names uni/20000 twice"),
@@ -185,8 +187,10 @@ struct CommandLineTests {
         .init(arguments: ["run", "--output", "/proc/ftbench-nope", "--duration", "0.1"], expected: "cannot create output directory /proc/ftbench-nope"),
         .init(arguments: ["run", "--workload", "nosuch"], expected: "'nosuch' is neither a built-in program"),
         .init(arguments: ["run", "--arrivals", "bursty"], expected: "--arrivals: 'bursty' is not poisson"),
-        .init(arguments: ["run", "--cpus", "0,512"], expected: "--cpus: CPU 512 does not exist"),
-        .init(arguments: ["run", "--ring-node", "9"], expected: "--ring-node: node 9 does not exist"),
+        .init(arguments: ["run", "--backup-cpus", "0,512"], expected: "--backup-cpus: CPU 512 does not exist"),
+        // This machine has one NUMA node: node 1 is rejected cleanly (FTBenchCLITests checks
+        // node 0 is accepted and recorded).
+        .init(arguments: ["run", "--backup-node", "1"], expected: "--backup-node: node 1 does not exist: this machine has 1 NUMA node (0...0)"),
         .init(arguments: ["replay", "FILE"], fileContents: [], expected: "byte offset 0: the file is empty: not a trace"),
         .init(arguments: ["log", "FILE"], fileContents: Array("row,round,status\n0,0,ok\n".utf8), expected: "byte offset 0: not an ftbench trace"),
         .init(arguments: ["replay", "FILE"], fileContents: Array("FTBTRACE".utf8) + [1, 0, 0, 0, 255, 255, 255, 255] + [UInt8](repeating: 0, count: 8),
@@ -230,6 +234,31 @@ struct CommandLineTests {
         #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
     }
 
+    /// Placement on this one-node machine: node 0 for both sides is accepted, placed (or, without
+    /// NUMA support, recorded as CPU pinning only) and recorded in meta.json; both sides on one
+    /// CPU is run anyway, warned about once, and flagged oversubscribed in every row, with no FT
+    /// ratio.
+    @Test("run places sides on node 0, records it, and flags both sides on one CPU as oversubscribed")
+    func placement() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-pl-\(UUID().uuidString)").path
+        let result = try ftbench("run", "--workload", "loop", "--define", "ITERATIONS=2000000", "--ft", "both", "--duration", "0.2", "--warmup", "0",
+                                 "--profile", "loopback", "--no-calibration", "--failure-timeout", "10s", "--primary-node", "0", "--backup-node", "0",
+                                 "--primary-cpus", "0", "--backup-cpus", "0", "--output", dir, "--name", "pl", "--repeat", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "oversubscribed").count == 2, "one warning: \(result.stderr)")
+        let sets = try FileManager.default.contentsOfDirectory(atPath: dir)
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(sets[0])/meta.json"))) as? [String: Any]
+        let placement = try #require(meta?["placement"] as? [String: String])
+        #expect(placement["primary_cpus"] == "0" && placement["backup_cpus"] == "0")
+        #expect(placement["backup_node"]?.hasPrefix("0") == true, "\(placement)")
+        #expect(meta?["oversubscribed"] as? Bool == true)
+        let lines = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) }
+        // FT off runs one thread (not oversubscribed on one CPU); FT on runs two.
+        #expect(rows.map { $0["oversubscribed"] ?? "" } == ["no", "yes"])
+        #expect(rows[1]["ft_ratio"] == "")
+    }
+
     /// Several interleaving modes in one run: one row each, the mode in the `interleaving` column
     /// and the summary, switches counted under timeslice and none under round robin.
     @Test("run --interleaving runs each mode as its own scenario")
@@ -257,7 +286,7 @@ struct CommandLineTests {
     func failover() throws {
         let dir = Self.temporaryDirectory()
         let result = try ftbench("run", "--workload", "kvstore", "--ft", "on", "--rate", "5000", "--duration", "0.7", "--warmup", "0.1",
-                                 "--repeat", "1", "--cpus", "none", "--no-calibration", "--heartbeat", "30ms", "--failure-timeout", "300ms",
+                                 "--repeat", "1", "--primary-cpus", "none", "--backup-cpus", "none", "--no-calibration", "--heartbeat", "30ms", "--failure-timeout", "300ms",
                                  "--fault", "primary-crash@300ms", "--output", dir, "--name", "crash")
         #expect(result.status == 0, "\(result.stderr)")
         let set = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("crash-") })

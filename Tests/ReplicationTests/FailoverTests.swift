@@ -38,8 +38,8 @@ struct FailoverScenario {
         o.clientRetryNanos = clientRetry
         o.restoreAfterNanos = restoreAfter
         o.sabotage = sabotage
-        o.primaryCPU = nil
-        o.backupCPU = nil
+        o.primaryCPUs = nil
+        o.backupCPUs = nil
         return o
     }
 
@@ -50,7 +50,7 @@ struct FailoverScenario {
             + "--repeat 1 --seed \(seed) --heartbeat \(ChannelProfile.compact(nanos: heartbeat)) "
             + "--failure-timeout \(ChannelProfile.compact(nanos: failureTimeout))"
             + (clientRetry.map { " --client-retry \(ChannelProfile.compact(nanos: $0))" } ?? "")
-            + " --restore-after \(restoreAfter.map { ChannelProfile.compact(nanos: $0) } ?? "never") --cpus none \(faultOptions)"
+            + " --restore-after \(restoreAfter.map { ChannelProfile.compact(nanos: $0) } ?? "never") --primary-cpus none --backup-cpus none \(faultOptions)"
     }
 
     func run(recordLog: Bool = false) throws -> (ReplicationReport, KVClient) {

@@ -175,12 +175,12 @@ struct ReplicatedRunDefectTests {
     @Test("a thread that cannot be pinned fails the run, and pinned CPUs are reported")
     func pinning() throws {
         var o = options(duration: 50_000_000)
-        o.primaryCPU = 0
-        o.backupCPU = 1
+        o.primaryCPUs = [0]
+        o.backupCPUs = [1]
         let (pinned, _) = try ReplicatedRun.run(program: try testProgram("loop"), vcpus: 1, options: o, client: client())
         #expect(pinned.failure == nil)
         #expect(pinned.primaryCPUs == [0] && pinned.backupCPUs == [1])
-        o.backupCPU = 4_096
+        o.backupCPUs = [4_096]
         let (unpinnable, _) = try ReplicatedRun.run(program: try testProgram("loop"), vcpus: 1, options: o, client: client())
         #expect(unpinnable.failure?.contains("could not be pinned to CPU 4096") == true, "\(unpinnable.failure ?? "no failure")")
     }

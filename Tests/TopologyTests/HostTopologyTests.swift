@@ -96,3 +96,15 @@ struct HostLoadTests {
         #expect(describeCPUs([]) == "none")
     }
 }
+
+@Suite("CPU lists")
+struct CPUListTests {
+    @Test("CPU lists parse as the kernel writes them; malformed or repeated ones are refused")
+    func parse() {
+        #expect(parseCPUList("0") == [0])
+        #expect(parseCPUList("0-3") == [0, 1, 2, 3])
+        #expect(parseCPUList("4,0-1") == [0, 1, 4])
+        for bad in ["", "a", "1-", "-1", "3-1", "0,0", "0-2,1", "1,,2", "99999"] { #expect(parseCPUList(bad) == nil, "\(bad)") }
+        #expect(describeCPUs(parseCPUList("0-2,5")!) == "0-2,5")
+    }
+}

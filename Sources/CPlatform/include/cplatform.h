@@ -18,8 +18,9 @@ int ftb_numa_node_of_cpu(int cpu);
 void *ftb_numa_alloc_onnode(size_t size, int node);
 void ftb_numa_free(void *memory, size_t size);
 
-/// Pins the calling thread to one CPU. Returns 0 or an errno value.
-int ftb_pin_current_thread(int cpu);
+/// Pins the calling thread to a set of CPUs (it may run on any of them). Returns 0 or an errno
+/// value (EINVAL for an empty set or a CPU out of range).
+int ftb_pin_current_thread_set(const int *cpus, int count);
 /// Writes the CPUs the calling thread may run on (its affinity mask) into `cpus`, at most
 /// `capacity`; returns how many, or a negated errno value.
 int ftb_allowed_cpus(int *cpus, int capacity);
