@@ -12,6 +12,9 @@ public struct ReplicationReport: Sendable {
     /// The guest stopped before the warm-up ended, so the figures cover the warm-up.
     public var endedDuringWarmup: Bool
     public var windowNanos: UInt64
+    /// A fixed-work guest (every vCPU halted): how long its work took, from the run's start to
+    /// the halt, warm-up included. Nil when the run ended by its duration.
+    public var workNanos: UInt64?
     public var primaryInstructions: UInt64
     public var requestsSent: Int
     public var outputs: Int
@@ -59,7 +62,7 @@ public struct ReplicationReport: Sendable {
     /// The report of a scenario that could not run, or broke off, with its one-line reason.
     public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
         ReplicationReport(
-            faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, primaryInstructions: 0, requestsSent: 0,
+            faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, workNanos: nil, primaryInstructions: 0, requestsSent: 0,
             outputs: 0, timerTicks: 0, logEntries: 0, orderingEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
             primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, failure: message, primaryStateHash: 0,
             backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
@@ -222,6 +225,7 @@ extension PrimaryDriver {
             + stats.ringWaitNanos - (measuring ? stats.ringWaitAtWindowStart : 0)
         return ReplicationReport(
             faultTolerance: options.faultTolerance, endedDuringWarmup: !measuring, windowNanos: window,
+            workNanos: machine.allHalted && end > context.start ? end - context.start : nil,
             primaryInstructions: totalInstructions - (measuring ? instructionsAtWindowStart : 0),
             requestsSent: stats.requestsSent, outputs: stats.outputs, timerTicks: timerTicks,
             logEntries: lastSeq - (measuring ? stats.entriesAtWindowStart : 0),

@@ -265,7 +265,7 @@ struct CommandLineTests {
     func interleavingModes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-il-\(UUID().uuidString)").path
         let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni",
-                                 "--ft", "on", "--duration", "0.3", "--warmup", "0", "--profile", "loopback", "--no-calibration",
+                                 "--ft", "on", "--duration", "5", "--warmup", "0", "--profile", "loopback", "--no-calibration",
                                  "--failure-timeout", "10s", "--output", dir, "--name", "il", "--repeat", "1")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("timeslice:20us/100000000") && result.stdout.contains("interleaving"))
@@ -278,6 +278,8 @@ struct CommandLineTests {
         #expect(rows.allSatisfy { $0["status"] == "ok" && $0["divergences"] == "0" })
         #expect(Double(rows[0]["ordering_entries_per_s"] ?? "") == 0)
         #expect((Double(rows[1]["ordering_entries_per_s"] ?? "") ?? 0) > 0)
+        // partitioned is fixed work: it halts long before 5 s, and the row says how long it took.
+        #expect(rows.allSatisfy { (Double($0["work_s"] ?? "") ?? 0) > 0 && (Double($0["work_s"] ?? "") ?? 9) < 5 })
     }
 
     /// The README's failover example: a primary crash, detected, taken over, and reported in

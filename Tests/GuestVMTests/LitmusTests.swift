@@ -9,7 +9,8 @@ import Topology
 /// read; the host counts the outcomes.
 ///
 /// A forbidden outcome seen fails the test. A test whose own positive control (a variant whose
-/// relaxed outcome this host can produce) never showed it is inconclusive, not passed: it is
+/// relaxed outcome this host can produce) never showed it, in up to three budgets, is
+/// inconclusive, not passed: it is
 /// recorded as a known issue ("inconclusive"), which happens when the two threads never truly ran
 /// at once (a starved or single-core host).
 @Suite("Litmus", .serialized)
@@ -127,6 +128,14 @@ struct LitmusTests {
                        thread1: "    st64 [r6], r9\n\(fence)\n    ld64 r8, [r5]")
     }
 
+    /// Runs a positive control up to three times, until it shows what it looks for: under the
+    /// full test suite the two vCPU threads often share one CPU for a whole budget.
+    static func control(_ run: () throws -> Outcomes, shows: (Outcomes) -> Bool) rethrows -> Outcomes {
+        var outcomes = try run()
+        for _ in 1..<3 where !shows(outcomes) { outcomes = try run() }
+        return outcomes
+    }
+
     /// Records "inconclusive" without failing: the host gave the test no chance to see what it
     /// looks for.
     static func inconclusive(_ why: String) {
@@ -138,7 +147,7 @@ struct LitmusTests {
     /// "inconclusive".
     @Test("store buffering without fences: both reads 0, the relaxed outcome, shows")
     func storeBufferingRelaxed() throws {
-        let o = try Self.storeBuffering(fenced: false)
+        let o = try Self.control({ try Self.storeBuffering(fenced: false) }, shows: { $0.count(0, 0) > 0 })
         #expect(o.iterations > 0)
         if o.count(0, 0) == 0 { Self.inconclusive("in \(o.iterations) iterations (\(o.counts)) the relaxed outcome never showed") }
     }
@@ -148,7 +157,7 @@ struct LitmusTests {
     /// the fenced result proves nothing and the test is inconclusive.
     @Test("store buffering with fences: both reads 0 never shows")
     func storeBufferingFenced() throws {
-        let control = try Self.storeBuffering(fenced: false)
+        let control = try Self.control({ try Self.storeBuffering(fenced: false) }, shows: { $0.count(0, 0) > 0 })
         let o = try Self.storeBuffering(fenced: true)
         #expect(o.iterations > 0)
         #expect(o.count(0, 0) == 0, "fenced store buffering read (0, 0) in \(o.count(0, 0)) of \(o.iterations) iterations")
@@ -165,7 +174,8 @@ struct LitmusTests {
         let writer = "    st64 [r5], r9\n    strel [r6], r9\n    li r8, 0"
         // vCPU 1 leaves flag * 2 + data in r8: 2 is "flag set, data unseen".
         let reader = "    ldacq r7, [r6]\n    ld64 r8, [r5]\n    shli r7, r7, 1\n    add r8, r8, r7"
-        let control = try Self.run(thread0: writer, thread1: "    ld64 r8, [r5]\n    ldacq r7, [r6]\n    shli r7, r7, 1\n    add r8, r8, r7")
+        let control = try Self.control({ try Self.run(thread0: writer, thread1: "    ld64 r8, [r5]\n    ldacq r7, [r6]\n    shli r7, r7, 1\n    add r8, r8, r7") },
+                                       shows: { $0.count(0, 2) > 0 })
         let o = try Self.run(thread0: writer, thread1: reader)
         #expect(o.iterations > 0)
         #expect(o.count(0, 2) == 0, "flag set, data unseen in \(o.count(0, 2)) of \(o.iterations) iterations: \(o.counts)")
