@@ -25,12 +25,13 @@ struct TimesliceTests {
                                      client: client(rate: 10_000, seed: o.seed), recordLog: recordLog).0
     }
 
-    /// Replay equality per workload, vCPU count and seed: the switch points depend on how fast
-    /// the host ran each slice, so they differ from run to run, and the backup must follow them.
+    /// Replay equality per workload, vCPU count and seed (3 seeds, 20 with FTBENCH_LONG_TESTS=1):
+    /// the switch points depend on how fast the host ran each slice, so they differ from run to
+    /// run, and the backup must follow them.
     @Test("the backup switches vCPUs where the primary's time slices ended, and reaches its state",
           arguments: [("shared-counter", 2), ("shared-counter", 4), ("partitioned", 2), ("partitioned", 4), ("lock-heavy", 2),
                       ("producer-consumer", 2), ("racy-counter", 2), ("kvstore", 1), ("compute", 1)],
-          [1, 2, 3] as [UInt64])
+          ReplicatedRunTests.seeds)
     func replayEquality(workload: (String, Int), seed: UInt64) throws {
         let report = try Self.run(workload.0, vcpus: workload.1, Self.timeslice(seed: seed), recordLog: true)
         #expect(report.failure == nil && report.divergence == nil, "\(report.failure ?? "") \(report.divergence.map(String.init(describing:)) ?? "")")
