@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var defines: DefineOptions
 
-    @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline).")
+    @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline), free (a host thread per vCPU, nothing recorded: with FT on the backup runs its own parallel execution, and differences are reported; guests without devices only).")
     var interleaving = "roundrobin"
 
     /// A slice's cap under timeslice when --quantum is not given: large enough that host time
@@ -254,7 +254,7 @@ struct Run: ParsableCommand {
         }
         let bad = results.filter { $0.status != .ok }
         if let first = bad.first {
-            throw CLIError("\(bad.count) of \(results.count) scenario(s) \(bad.allSatisfy { $0.status == .diverged } ? "diverged" : "failed or diverged"); first: \(describe(first.scenario)): \(first.error ?? "")")
+            throw CLIError("\(bad.count) of \(results.count) scenario(s) \(bad.allSatisfy { $0.status == .diverged } ? "diverged" : "failed, diverged or stalled"); first: \(describe(first.scenario)): \(first.error ?? "")")
         }
     }
 
@@ -293,6 +293,9 @@ struct Run: ParsableCommand {
             // Refuse a program the machine cannot hold now, not after the other scenarios ran.
             do { _ = try Machine.memorySize(for: program, vcpus: vcpuCount, requested: memoryBytes) } catch {
                 throw CLIError("--workload \(name): \(error)")
+            }
+            if interleavings.contains(.free), let refusal = FreeRun.refusal(for: program) {
+                throw CLIError("--interleaving free: \(refusal)")
             }
             let servesRequests = program.instructions.contains { $0.op == .dmapost }
             // Closed-loop clients ignore the rate: one scenario, not one per listed rate.
@@ -345,7 +348,7 @@ struct Run: ParsableCommand {
         for text in interleaving.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
             let isTimeslice = text.hasPrefix("timeslice")
             guard let mode = InterleavingMode.parse(text, quantum: quantum ?? (isTimeslice ? Self.timesliceCap : 20_000)) else {
-                throw ValidationError("--interleaving: '\(text)' is not uni, roundrobin or timeslice[:DURATION] (a slice from 1us to 1s)")
+                throw ValidationError("--interleaving: '\(text)' is not uni, roundrobin, timeslice[:DURATION] (a slice from 1us to 1s) or free")
             }
             guard !modes.contains(mode) else { throw ValidationError("--interleaving names \(mode) twice") }
             modes.append(mode)
@@ -387,7 +390,7 @@ struct Run: ParsableCommand {
         let latency = r.latency.totalCount > 0
             ? " p50 \(Format.fixed(Double(r.latency.valueAtPercentile(50)) / 1e3, 1)) µs p99 \(Format.fixed(Double(r.latency.valueAtPercentile(99)) / 1e3, 1)) µs" : ""
         let rateText = r.scenario.rate == nil ? "" : " \(Format.fixed(r.achievedRate, 0)) req/s"
-        return "\(Format.fixed(r.report.guestMIPS, 1)) MIPS\(rateText)\(latency)" + (r.status == .diverged ? " DIVERGED" : "")
+        return "\(Format.fixed(r.report.guestMIPS, 1)) MIPS\(rateText)\(latency)" + (r.status == .diverged ? " DIVERGED" : r.status == .stalled ? " STALLED" : "")
             + (r.interference?.isNoisy == true ? " (noisy)" : "")
     }
 }

@@ -23,11 +23,28 @@ public enum FreeRun {
         public var cpusAllowed: [Int]
     }
 
+    /// When the threads must stop, if their guest has not halted by then: read by every thread
+    /// between chunks of `chunk` instructions, settable from another thread while they run
+    /// (ordering: relaxed; the deadline is a hint, and results are read after the joins).
+    public final class Deadline: Sendable {
+        private let nanos: Atomic<UInt64>
+        public init(_ nanos: UInt64 = .max) { self.nanos = Atomic(nanos) }
+        public func set(_ value: UInt64) { nanos.store(value, ordering: .relaxed) }
+        public var value: UInt64 { nanos.load(ordering: .relaxed) }
+    }
+
+    /// Instructions a vCPU runs between deadline checks (a few milliseconds).
+    static let chunk: UInt64 = 1 << 22
+
     public struct Summary: Sendable {
         public var vcpus: [VCPUResult]
         /// From the moment every thread was ready to the last vCPU's halt.
         public var wallNanos: UInt64
         public var stateHash: UInt64
+        /// Guest memory alone (`Machine.memoryHash`).
+        public var memoryHash: UInt64
+        /// Every vCPU halted (or faulted); false when the deadline stopped them first.
+        public var finished: Bool
         public var totalInstructions: UInt64 { vcpus.reduce(0) { $0 + $1.instructions } }
         public var firstFault: GuestFault? { vcpus.lazy.compactMap(\.fault).first }
     }
@@ -36,28 +53,38 @@ public enum FreeRun {
         public var description: String
     }
 
+    /// Why `program` cannot run free, if it cannot: it uses a device (timer, DMA), which a
+    /// one-thread host serves.
+    public static func refusal(for program: Program) -> Refused? {
+        let devices: Set<Opcode> = [.settimer, .dmapost, .wfi]
+        guard let used = program.instructions.first(where: { devices.contains($0.op) }) else { return nil }
+        return Refused(description: "\(program.name) uses \(used.op.mnemonic): free interleaving runs guests without devices (timer, DMA), which a one-thread host serves")
+    }
+
     /// Output bytes kept per vCPU for the caller to print; the hash covers all of them.
     public static let keptOutputBytes = 1 << 20
 
-    /// Runs every vCPU of `machine` to its halt (or fault) on its own thread, the threads named
-    /// `<namePrefix>-vcpuN` and pinned to `cpus[N % cpus.count]` when `cpus` is given.
-    public static func run(_ machine: Machine, seed: UInt64, cpus: [Int]? = nil, namePrefix: String = "free") throws(Refused) -> Summary {
-        let devices: Set<Opcode> = [.settimer, .dmapost, .wfi]
-        if let used = machine.program.instructions.first(where: { devices.contains($0.op) }) {
-            throw Refused(description: "\(machine.program.name) uses \(used.op.mnemonic): free interleaving runs guests without devices (timer, DMA), which a one-thread host serves")
-        }
+    /// Runs every vCPU of `machine` to its halt (or fault), or to `deadline`, on its own thread,
+    /// the threads named `<namePrefix>-vcpuN` and pinned to `cpus[N % cpus.count]` when `cpus`
+    /// is given.
+    public static func run(_ machine: Machine, seed: UInt64, cpus: [Int]? = nil, namePrefix: String = "free",
+                           deadline: Deadline = Deadline()) throws(Refused) -> Summary {
+        if let refusal = refusal(for: machine.program) { throw refusal }
         guard machine.memory.dirtyPages == nil else { throw Refused(description: "free interleaving cannot track dirty pages") }
         let count = machine.vcpuCount
         let shared = Shared(machine, count: count)
         let threads = (0..<count).map { vcpu in
             PinnedThread(cpu: cpus.map { $0[vcpu % $0.count] }, name: "\(namePrefix)-vcpu\(vcpu)") {
-                shared.runVCPU(vcpu, seed: seed)
+                shared.runVCPU(vcpu, seed: seed, deadline: deadline)
             }
         }
         threads.forEach { $0.join() }
         let end = shared.lastEnd.load(ordering: .acquiring)
         let start = shared.start.load(ordering: .acquiring)
-        return Summary(vcpus: shared.results.withLock { $0.map { $0! } }, wallNanos: end > start ? end - start : 0, stateHash: machine.stateHash())
+        let results = shared.results.withLock { $0.map { $0! } }
+        return Summary(vcpus: results, wallNanos: end > start ? end - start : 0, stateHash: machine.stateHash(),
+                       memoryHash: machine.memoryHash(),
+                       finished: (0..<count).allSatisfy { machine.isHalted(vcpu: $0) })
     }
 
     /// What the threads share. Each thread runs only its own vCPU, whose state no other thread
@@ -80,7 +107,7 @@ public enum FreeRun {
             results.withLock { $0 = Array(repeating: nil, count: count) }
         }
 
-        func runVCPU(_ vcpu: Int, seed: UInt64) {
+        func runVCPU(_ vcpu: Int, seed: UInt64, deadline: Deadline) {
             var random = SplitMix64(seed: seed ^ (UInt64(vcpu) &* 0x9E37_79B9_7F4A_7C15))
             var hasher = StateHasher()
             var outputs: [[UInt8]] = [], kept = 0, outputCount = 0
@@ -92,7 +119,8 @@ public enum FreeRun {
             }
             while ready.load(ordering: .acquiring) < count { cpuRelax() }
             running: while true {
-                switch machine.run(vcpu: vcpu, until: .max) {
+                let count = machine.instructionCount(vcpu: vcpu)
+                switch machine.run(vcpu: vcpu, until: count &+ chunk < count ? .max : count &+ chunk) {
                 case .clockRead(let register):
                     machine.setRegister(register, to: monotonicNanos(), vcpu: vcpu)
                 case .randomRead(let register):
@@ -106,7 +134,9 @@ public enum FreeRun {
                         }
                     }
                     outputCount += 1
-                case .halted, .reachedLimit, .waitingForInterrupt:
+                case .reachedLimit:
+                    if monotonicNanos() >= deadline.value { break running }
+                case .halted, .waitingForInterrupt:
                     break running
                 case .fault(let f):
                     fault = f

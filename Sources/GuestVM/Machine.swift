@@ -118,6 +118,15 @@ public final class Machine {
         request.withUnsafeBytes { deliverDMA($0) }
     }
 
+    /// A hash of guest memory alone: what two executions of a data-race-free guest that were not
+    /// kept in step (free interleaving) still end with, though their vCPUs spun different
+    /// numbers of instructions.
+    public func memoryHash() -> UInt64 {
+        var hasher = StateHasher()
+        memory.hash(into: &hasher)
+        return hasher.finalize()
+    }
+
     /// A hash of everything that must be equal on a primary and its backup: every vCPU's
     /// architectural state, the devices and all of guest memory.
     public func stateHash() -> UInt64 {

@@ -14,6 +14,9 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
     /// vCPUs on one host thread, each slice ended when it has run `nanos` of host time (checked
     /// every 4,096 instructions), capped at `quantum` instructions; every such switch is logged.
     case timeslice(nanos: UInt64, quantum: UInt64)
+    /// Each vCPU on a host thread of its own, in parallel, nothing recorded (`FreeRun`; with
+    /// FT on the backup runs its own parallel execution: `FreeReplication`).
+    case free
 
     /// The column's spelling, which `parse` reads back (quanta and slices included).
     public var description: String {
@@ -21,6 +24,7 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         case .uni(let q): "uni/\(q)"
         case .roundRobin(let q): "round-robin/\(q)"
         case .timeslice(let n, let q): "timeslice:\(ChannelProfile.compact(nanos: n))/\(q)"
+        case .free: "free"
         }
     }
 
@@ -28,13 +32,14 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
     /// vCPU that shares its core, and 2,500 times the clock-check cost.
     public static let defaultSliceNanos: UInt64 = 50_000
 
-    /// Parses one `--interleaving` value: `uni`, `roundrobin`, `timeslice[:DURATION]`.
+    /// Parses one `--interleaving` value: `uni`, `roundrobin`, `timeslice[:DURATION]`, `free`.
     /// `quantum` is the round-robin quantum (and the cap of a time slice).
     public static func parse(_ text: String, quantum: UInt64) -> InterleavingMode? {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         switch parts.first {
         case "uni" where parts.count == 1: return .uni(quantum: quantum)
         case "roundrobin" where parts.count == 1: return .roundRobin(quantum: quantum)
+        case "free" where parts.count == 1: return .free
         case "timeslice":
             guard let nanos = parts.count == 2 ? ChannelProfile.parseDuration(parts[1]) : defaultSliceNanos,
                   (1_000...1_000_000_000).contains(nanos) else { return nil }
@@ -58,6 +63,8 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         case .timeslice(let n, let q):
             options.quantum = q
             options.timesliceNanos = n
+        case .free:
+            options.timesliceNanos = nil
         }
     }
 }
@@ -106,12 +113,14 @@ public struct Scenario: Sendable {
                 rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description].joined(separator: "|")
     }
 
-    /// More spinning host threads (one per side) than CPUs they may run on: the sides then wait
-    /// for each other's time slices, and the row gives no overhead figure.
+    /// More spinning host threads (one per side, or one per vCPU under `free`) than CPUs they
+    /// may run on: they then wait for each other's time slices, and the row gives no overhead
+    /// figure.
     public func isOversubscribed(cpuCount: Int) -> Bool {
         let all = Array(0..<cpuCount), ft = options.faultTolerance
         let used = Set(options.primaryCPUs ?? all).union(ft ? Set(options.backupCPUs ?? all) : [])
-        return (ft ? 2 : 1) > used.count
+        let perSide = interleaving == .free ? vcpus : 1
+        return perSide * (ft ? 2 : 1) > used.count
     }
 
     /// The FT-off twin's key: what an FT-on scenario's ratio is taken against.
@@ -127,6 +136,8 @@ public enum ScenarioStatus: String, Sendable {
     case ok
     /// The backup's replay did not match the primary (the report says where).
     case diverged
+    /// Free interleaving: the backup gave up a bounded time after the primary ended.
+    case stalled
     /// The scenario could not run or broke off (the error says why); its figures are empty.
     case failed
 }
@@ -157,11 +168,11 @@ public struct ScenarioResult: Sendable {
     public var divergences: Int { report.divergence == nil ? 0 : 1 }
 
     public var status: ScenarioStatus {
-        report.divergence != nil ? .diverged : report.failure != nil ? .failed : .ok
+        report.divergence != nil ? .diverged : report.stalled != nil ? .stalled : report.failure != nil ? .failed : .ok
     }
 
     /// The one-line reason of a failed or diverged scenario.
-    public var error: String? { report.divergence.map(String.init(describing:)) ?? report.failure }
+    public var error: String? { report.divergence.map(String.init(describing:)) ?? report.stalled ?? report.failure }
 
     /// A scenario that failed before producing any measurement.
     public static func failed(_ scenario: Scenario, round: Int, _ message: String) -> ScenarioResult {
@@ -185,6 +196,7 @@ public enum ScenarioRunner {
         scenario.options.faults = Fault.draw(scenario.options.faults, seed: scenario.options.seed, round: round)
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
+        if scenario.interleaving == .free { return runFree(scenario, round: round) }
         let report: ReplicationReport, used: KVClient
         do {
             let trace = scenario.options.faultTolerance ? try recording?.writer(for: scenario, round: round) : nil
@@ -200,6 +212,22 @@ public enum ScenarioRunner {
             requestsIntended: used.intendedMeasured, requestsSent: used.sentMeasured, repliesAnswered: used.repliesMeasured,
             requestsUnsent: used.unsentMeasured, requestsUnanswered: used.unansweredMeasured,
             interference: used.interference, ftRatio: nil)
+    }
+
+    /// A free-interleaving scenario: no clients, no log; the host's load is sampled around it.
+    static func runFree(_ scenario: Scenario, round: Int) -> ScenarioResult {
+        let before = HostLoad.sample()
+        let report: ReplicationReport
+        do {
+            report = try FreeReplication.run(program: scenario.program, vcpus: scenario.vcpus, memory: scenario.memory, options: scenario.options)
+        } catch {
+            return .failed(scenario, round: round, "\(error)")
+        }
+        let after = HostLoad.sample()
+        return ScenarioResult(
+            scenario: scenario, round: round, report: report, achievedRate: 0, latency: KVClient.makeHistogram(),
+            uncorrected: KVClient.makeHistogram(), duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0,
+            requestsUnsent: 0, requestsUnanswered: 0, interference: before.flatMap { b in after.map { $0.since(b) } }, ftRatio: nil)
     }
 
     /// Fills in each FT-on result's ratio to its FT-off twin of the same round (same workload,

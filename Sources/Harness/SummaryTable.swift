@@ -27,7 +27,8 @@ public enum SummaryTable {
             let clients = first.scenario.rate != nil
             let failed = group.count - ok.count
             let noisy = ok.filter { $0.interference?.isNoisy == true }.count
-            var status = failed == 0 ? "ok" : "\(failed) \(group.contains { $0.status == .diverged } ? "diverged/failed" : "failed")"
+            let kinds = [ScenarioStatus.diverged, .stalled, .failed].filter { kind in group.contains { $0.status == kind } }.map(\.rawValue)
+            var status = failed == 0 ? "ok" : "\(failed) \(kinds.joined(separator: "/"))"
             if noisy > 0 { status += ", \(noisy) noisy" }
             let mode = showMode ? [String(first.scenario.vcpus), first.scenario.interleaving.description] : []
             rows.append([

@@ -2,7 +2,8 @@ import LogChannel
 
 /// Replay found the backup somewhere the log does not: never silent.
 public struct Divergence: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The first log entry that does not match (when the log ended early, the seq that was due).
+    /// The first log entry that does not match (when the log ended early, the seq that was due);
+    /// 0 when there is no log to point into.
     public var seq: UInt64
     public var vcpu: Int
     public var instructionCount: UInt64
@@ -25,7 +26,12 @@ public struct Divergence: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        let comparison = logged.map { logged in "; the log has \(logged), the replay \(replayed ?? "does not")" } ?? ""
-        return "divergence at log entry #\(seq)\(kind.map { " (\($0))" } ?? ""), vCPU \(vcpu), instruction \(instructionCount): \(reason)\(comparison)"
+        // Seq 0 is no entry: a divergence found without a log, between the free interleaving's
+        // two executions.
+        let (place, first, second) = seq == 0
+            ? ("divergence without a log", "the primary has", "the backup")
+            : ("divergence at log entry #\(seq)\(kind.map { " (\($0))" } ?? "")", "the log has", "the replay")
+        let comparison = logged.map { logged in "; \(first) \(logged), \(second) \(replayed ?? "does not")" } ?? ""
+        return "\(place), vCPU \(vcpu), instruction \(instructionCount): \(reason)\(comparison)"
     }
 }

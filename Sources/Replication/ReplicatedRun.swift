@@ -35,6 +35,8 @@ public struct ReplicationReport: Sendable {
     /// nil when no ACK reported the backup's progress during the window.
     public var backupLagP99Micros: UInt64?
     public var divergence: Divergence?
+    /// The backup gave up a bounded time after the primary ended (free interleaving), and why.
+    public var stalled: String?
     /// Any other failure of either side, as a one-line message.
     public var failure: String?
     public var primaryStateHash: UInt64
@@ -64,7 +66,7 @@ public struct ReplicationReport: Sendable {
         ReplicationReport(
             faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, workNanos: nil, primaryInstructions: 0, requestsSent: 0,
             outputs: 0, timerTicks: 0, logEntries: 0, orderingEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
-            primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, failure: message, primaryStateHash: 0,
+            primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, stalled: nil, failure: message, primaryStateHash: 0,
             backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
     }
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
@@ -235,7 +237,7 @@ extension PrimaryDriver {
             heldOutputsP99: heldOutputs.totalCount > 0 ? heldOutputs.valueAtPercentile(99) : nil,
             primaryStallFraction: Double(stalls) / Double(window),
             backupLagP99Micros: backupLagMicros.totalCount > 0 ? backupLagMicros.valueAtPercentile(99) : nil,
-            divergence: nil, failure: nil, primaryStateHash: 0, backupStateHash: nil,
+            divergence: nil, stalled: nil, failure: nil, primaryStateHash: 0, backupStateHash: nil,
             backupEntriesReplayed: 0, backupOutputsChecked: 0,
             outputReleases: outputs.trace, ackDeliveries: nil, recordedLog: nil)
     }

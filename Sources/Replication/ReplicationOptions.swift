@@ -58,6 +58,9 @@ public struct ReplicationOptions: Sendable {
     /// A primary without a backup starts a new one by state transfer this long after it went on
     /// alone, once a host is free (nil: never, redundancy stays lost).
     public var restoreAfterNanos: UInt64? = 0
+    /// Free interleaving with FT on: how long after the primary's guest halted the backup's may
+    /// still run before it is reported stalled (nil: a second, or the primary's time if longer).
+    public var freeStallGraceNanos: UInt64?
 
     /// 10 ms (the paper's heartbeat period is of this order), or the channel's round trip if
     /// longer, so that a heartbeat is never outrun by the link itself.

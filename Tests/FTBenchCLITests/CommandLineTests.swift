@@ -144,9 +144,10 @@ struct CommandLineTests {
         .init(arguments: ["run", "--primary-cpus", "0,0"], expected: "--primary-cpus '0,0' is not a CPU list"),
         .init(arguments: ["run", "--backup-cpus", "1-"], expected: "--backup-cpus '1-' is not a CPU list"),
         .init(arguments: ["run", "--primary-node=-1"], expected: "--primary-node must not be negative"),
-        .init(arguments: ["run", "--interleaving", "timeslice:1ns"], expected: "--interleaving: 'timeslice:1ns' is not uni, roundrobin or timeslice"),
+        .init(arguments: ["run", "--interleaving", "timeslice:1ns"], expected: "--interleaving: 'timeslice:1ns' is not uni, roundrobin, timeslice"),
         .init(arguments: ["run", "--interleaving", "roundrobin,bogus"], expected: "--interleaving: 'bogus' is not"),
         .init(arguments: ["run", "--interleaving", "uni,uni"], expected: "--interleaving names uni/20000 twice"),
+        .init(arguments: ["run", "--workload", "kvstore", "--interleaving", "free"], expected: "--interleaving free: kvstore uses dmapost"),
         .init(arguments: ["exec", "kvstore", "--interleaving", "free"], expected: "kvstore uses dmapost: free interleaving runs guests without devices"),
         .init(arguments: ["exec", "shared-counter", "--define", "NOPE=1"], expected: "shared-counter: --define NOPE: the program has no .const NOPE"),
         .init(arguments: ["run", "--workload", "fib,shared-counter", "--define", "ITERATIONS=5"], expected: "fib: --define ITERATIONS: the program has no .const ITERATIONS"),
@@ -264,7 +265,7 @@ struct CommandLineTests {
     @Test("run --interleaving runs each mode as its own scenario")
     func interleavingModes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-il-\(UUID().uuidString)").path
-        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni",
+        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni,free",
                                  "--ft", "on", "--duration", "5", "--warmup", "0", "--profile", "loopback", "--no-calibration",
                                  "--failure-timeout", "10s", "--output", dir, "--name", "il", "--repeat", "1")
         #expect(result.status == 0, "\(result.stderr)")
@@ -273,8 +274,10 @@ struct CommandLineTests {
         let lines = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = lines[0]
         let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-        #expect(rows.map { $0["interleaving"] ?? "" } == ["round-robin/20000", "timeslice:20us/100000000", "uni/20000"])
-        #expect(rows.map { $0["vcpus"] ?? "" } == ["2", "2", "1"])
+        #expect(rows.map { $0["interleaving"] ?? "" } == ["round-robin/20000", "timeslice:20us/100000000", "uni/20000", "free"])
+        #expect(rows.map { $0["vcpus"] ?? "" } == ["2", "2", "1", "2"])
+        // free with FT on: two vCPU threads a side, four on this 2-CPU machine.
+        #expect(rows.map { $0["oversubscribed"] ?? "" } == ["no", "no", "no", "yes"])
         #expect(rows.allSatisfy { $0["status"] == "ok" && $0["divergences"] == "0" })
         #expect(Double(rows[0]["ordering_entries_per_s"] ?? "") == 0)
         #expect((Double(rows[1]["ordering_entries_per_s"] ?? "") ?? 0) > 0)

@@ -13,7 +13,7 @@ func testProgram(_ name: String) throws -> Program {
                        (".const ITERATIONS = 200000", ".const ITERATIONS = 3000"), (".const ITERATIONS = 100000000", ".const ITERATIONS = 200000"),
                        (".const ITERATIONS = 100000", ".const ITERATIONS = 3000"), (".const PASSES = 32", ".const PASSES = 2"),
                        (".const N = 10000000", ".const N = 50000"),
-                       (".const SECTIONS = 20000", ".const SECTIONS = 500"), (".const ITEMS = 100000", ".const ITEMS = 3000"), ("li r1, 1000\n    settimer r1", "li r1, 100\n    settimer r1")] {
+                       (".const SECTIONS = 20000", ".const SECTIONS = 500"), (".const ITERATIONS = 5000000", ".const ITERATIONS = 3000"), (".const ITEMS = 100000", ".const ITEMS = 3000"), ("li r1, 1000\n    settimer r1", "li r1, 100\n    settimer r1")] {
         source = source.split(separator: from, omittingEmptySubsequences: false).joined(separator: to)
     }
     return try Assembler.assemble(source, file: name)

@@ -1,13 +1,14 @@
 extension BuiltinPrograms {
     static let racyCounter = """
-        ; racy-counter: every vCPU adds 1 to a shared counter 100,000 times with a plain load and
+        ; racy-counter: every vCPU adds 1 to a shared counter 5,000,000 times (long enough to span
+        ; several host time slices, so parallel vCPUs really overlap) with a plain load and
         ; store, no lock: deliberately NOT data-race-free (docs/ISA.md, "Memory model"). An
         ; increment is lost whenever another vCPU's store lands between one's load and store, so
         ; the total it prints depends on the interleaving: under round-robin on the switch points
         ; (deterministic), on parallel vCPUs on the host's timing. vCPU 0 waits for the others
         ; (load-acquire) and prints the total. On entry r0 holds the vCPU's index, r1 the count.
         .vcpus 2
-        .const ITERATIONS = 100000
+        .const ITERATIONS = 5000000
         .data
         .align 64
         counter: .u64 0
