@@ -8,6 +8,10 @@
 #   state-transfer-*/   kvstore at 10,000 req/s on lan at 1 Gbit/s, two primary crashes at random
 #                       times in each of 20 rounds: repeated failovers, each followed by a state
 #                       transfer to the restarted host (pause, transfer time, bytes re-sent)
+#   multicore-*/        partitioned, lock-heavy and racy-counter on 2 vCPUs under every interleaving
+#                       mode (roundrobin, timeslice, uni, free), FT off and on over lan, 6 rounds:
+#                       what each mode costs, and free's verdicts (racy-counter diverges there by
+#                       design, so that run exits non-zero and the script goes on)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each.
@@ -16,7 +20,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
-rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/state-transfer-* "$out"/benchmarks
+rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/state-transfer-* "$out"/multicore-* "$out"/benchmarks
 mkdir -p "$out/benchmarks"
 .build/release/ftbench run --output "$out" --name default --workload kvstore,compute \
   --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6
@@ -28,6 +32,8 @@ mkdir -p "$out/benchmarks"
 .build/release/ftbench run --output "$out" --name state-transfer --workload kvstore --ft on --profile lan,bw=1gbit \
   --rate 10000 --warmup 0.5 --duration 1.7 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
   --arbiter-latency 1ms --fault 'primary-crash@0.6s..1.0s' --fault 'primary-crash@1.4s..1.8s'
+.build/release/ftbench run --output "$out" --name multicore --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
+  --interleaving roundrobin,timeslice,uni,free --ft both --profile lan --duration 5 --warmup 0 --repeat 6 || true
 for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
   swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
     > "$out/benchmarks/$target.md"
