@@ -8,10 +8,13 @@
 #   state-transfer-*/   kvstore at 10,000 req/s on lan at 1 Gbit/s, two primary crashes at random
 #                       times in each of 20 rounds: repeated failovers, each followed by a state
 #                       transfer to the restarted host (pause, transfer time, bytes re-sent)
-#   multicore-*/        partitioned, lock-heavy and racy-counter on 2 vCPUs under every interleaving
-#                       mode (roundrobin, timeslice, uni, free), FT off and on over lan, 6 rounds:
-#                       what each mode costs, and free's verdicts (racy-counter diverges there by
-#                       design, so that run exits non-zero and the script goes on)
+#   multicore-*/        partitioned, lock-heavy and racy-counter on 2 vCPUs under the one-thread
+#                       interleaving modes (roundrobin, timeslice, uni), FT off and on over lan,
+#                       6 rounds: what each mode costs
+#   multicore-free-*/   the same under free, each side's vCPU threads on CPUs 0-1 (FT on, the two
+#                       sides' four threads share the two CPUs: oversubscribed, flagged), 6 rounds:
+#                       free's verdicts (racy-counter diverges there by design, so that run exits
+#                       non-zero and the script goes on)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each.
@@ -33,7 +36,9 @@ mkdir -p "$out/benchmarks"
   --rate 10000 --warmup 0.5 --duration 1.7 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
   --arbiter-latency 1ms --fault 'primary-crash@0.6s..1.0s' --fault 'primary-crash@1.4s..1.8s'
 .build/release/ftbench run --output "$out" --name multicore --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
-  --interleaving roundrobin,timeslice,uni,free --ft both --profile lan --duration 5 --warmup 0 --repeat 6 || true
+  --interleaving roundrobin,timeslice,uni --ft both --profile lan --duration 5 --warmup 0 --repeat 6
+.build/release/ftbench run --output "$out" --name multicore-free --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
+  --interleaving free --primary-cpus 0-1 --backup-cpus 0-1 --ft both --profile lan --duration 5 --warmup 0 --repeat 6 || true
 for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
   swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
     > "$out/benchmarks/$target.md"
