@@ -47,6 +47,11 @@ public enum FreeRun {
         public var finished: Bool
         public var totalInstructions: UInt64 { vcpus.reduce(0) { $0 + $1.instructions } }
         public var firstFault: GuestFault? { vcpus.lazy.compactMap(\.fault).first }
+        /// A vCPU thread that could not be pinned where it was asked to run, and why: its
+        /// timings mean nothing.
+        public var pinningFailure: String?
+        /// The CPUs the vCPU threads were allowed on, as the kernel reported them.
+        public var cpusUsed: [Int] { Array(Set(vcpus.flatMap(\.cpusAllowed))).sorted() }
     }
 
     public struct Refused: Error, CustomStringConvertible, Sendable {
@@ -82,9 +87,10 @@ public enum FreeRun {
         let end = shared.lastEnd.load(ordering: .acquiring)
         let start = shared.start.load(ordering: .acquiring)
         let results = shared.results.withLock { $0.map { $0! } }
+        let unpinned = threads.lazy.compactMap { thread in thread.pinningError.map { "\(thread.name ?? "a vCPU thread"): \($0)" } }.first
         return Summary(vcpus: results, wallNanos: end > start ? end - start : 0, stateHash: machine.stateHash(),
                        memoryHash: machine.memoryHash(),
-                       finished: (0..<count).allSatisfy { machine.isHalted(vcpu: $0) })
+                       finished: (0..<count).allSatisfy { machine.isHalted(vcpu: $0) }, pinningFailure: unpinned)
     }
 
     /// What the threads share. Each thread runs only its own vCPU, whose state no other thread
@@ -119,8 +125,8 @@ public enum FreeRun {
             }
             while ready.load(ordering: .acquiring) < count { cpuRelax() }
             running: while true {
-                let count = machine.instructionCount(vcpu: vcpu)
-                switch machine.run(vcpu: vcpu, until: count &+ chunk < count ? .max : count &+ chunk) {
+                let retired = machine.instructionCount(vcpu: vcpu)
+                switch machine.run(vcpu: vcpu, until: retired &+ chunk < retired ? .max : retired &+ chunk) {
                 case .clockRead(let register):
                     machine.setRegister(register, to: monotonicNanos(), vcpu: vcpu)
                 case .randomRead(let register):

@@ -4,11 +4,12 @@ import Topology
 /// Flat, little-endian guest memory.
 ///
 /// Ownership: the instance owns one zero-filled, 64-byte-aligned allocation of `size` bytes for
-/// its whole life (its own, or a `NodeLocalMemory` it keeps) and frees it in `deinit`; `base` never changes, so the interpreter copies it
-/// into a local for the duration of a run. Shared as the guest shares it: under `FreeRun` several
-/// host threads run vCPUs on it at once, with guest atomics as host atomics and plain accesses as
-/// plain ones (docs/ISA.md, "Memory model"). The host-side writers (`write`, `store64`, the
-/// device paths) and write tracking are used only by one-thread hosts.
+/// its whole life (its own, or a `NodeLocalMemory` it keeps) and frees it in `deinit`; `base`
+/// never changes, so the interpreter copies it into a local for the duration of a run. Shared as
+/// the guest shares it: under `FreeRun` several host threads run vCPUs on it at once, with guest
+/// atomics as host atomics and plain accesses as plain ones (docs/ISA.md, "Memory model"). The
+/// host-side writers (`write`, `store64`, the device paths) and write tracking are used only by
+/// one-thread hosts.
 public final class GuestMemory {
     public let size: Int
     let base: UnsafeMutableRawPointer

@@ -56,8 +56,9 @@ extension Machine {
     /// Scheduling: vCPUs take turns in index order, each running a slice of up to `quantum`
     /// instructions, ended early by `wfi`, `halt`, the driver's `sliceEnd`, or a preemption the
     /// driver decides at a `sliceLimit` (timeslice interleaving: a recording driver logs it, a
-    /// replaying one reads it). Events are injected only at slice starts. A recording driver therefore only ever places events at
-    /// positions that the same loop, replaying, stops at again.
+    /// replaying one reads it). Events are injected only at slice starts. A recording driver
+    /// therefore only ever places events at positions that the same loop, replaying, stops at
+    /// again.
     public func drive<D: HostDriver>(_ driver: inout D, quantum: UInt64 = 100_000) throws -> RunSummary {
         precondition(quantum > 0, "quantum must be positive")
         var outputs = 0, outputBytes = 0

@@ -35,15 +35,16 @@ public enum FreeReplication {
         let backupRun = try backupSide?.join()
 
         var report = ReplicationReport.failed("", faultTolerance: options.faultTolerance)
-        report.failure = primaryRun.firstFault.map { "primary: \($0)" }
+        report.failure = primaryRun.firstFault.map { "primary: \($0)" } ?? primaryRun.pinningFailure.map { "primary: \($0)" }
         report.windowNanos = max(1, primaryRun.wallNanos)
         report.workNanos = primaryRun.finished ? end - start : nil
         report.primaryInstructions = primaryRun.totalInstructions
         report.outputs = primaryRun.vcpus.reduce(0) { $0 + $1.outputCount }
         report.primaryStateHash = primaryRun.stateHash
-        report.primaryCPUs = options.primaryCPUs ?? allowedCPUs()
+        report.primaryCPUs = primaryRun.cpusUsed
         guard let backupRun else { return report }
-        report.backupCPUs = options.backupCPUs ?? allowedCPUs()
+        report.backupCPUs = backupRun.cpusUsed
+        if let unpinned = backupRun.pinningFailure { report.failure = report.failure ?? "backup: \(unpinned)" }
         report.backupStateHash = backupRun.stateHash
         report.backupOutputsChecked = backupRun.vcpus.reduce(0) { $0 + $1.outputCount }
         if !primaryRun.finished {

@@ -82,6 +82,18 @@ struct FreeReplicationTests {
         Issue.record("in 60 runs the primary never halted while the backup spun (each has a 1 in 4 chance)")
     }
 
+    /// A vCPU thread that cannot be pinned fails the run (its timings would mean nothing), and
+    /// the CPUs reported are those the kernel allowed.
+    @Test("an unpinnable vCPU thread fails the run; the CPUs used are reported")
+    func pinning() throws {
+        var o = Self.options()
+        o.primaryCPUs = [0]
+        o.backupCPUs = [4_096]
+        let report = try FreeReplication.run(program: try testProgram("partitioned"), vcpus: 2, options: o)
+        #expect(report.failure?.contains("backup: backup-vcpu0: CPU 4096 does not exist") == true, "\(report.failure ?? "no failure")")
+        #expect(report.primaryCPUs == [0])
+    }
+
     /// The comparison itself, on summaries made to differ: an output differing in its second
     /// output is reported there; equal outputs with different memory are reported as memory;
     /// equal ones are not reported at all. (Negative control for the checker: each difference is
@@ -93,7 +105,7 @@ struct FreeReplicationTests {
             for o in outputs { o.withUnsafeBytes { hasher.combine(bytes: $0) } }
             let vcpu = FreeRun.VCPUResult(instructions: 10, outputs: outputs, outputCount: outputs.count, outputHash: hasher.finalize(),
                                           fault: nil, cpusAllowed: [0])
-            return FreeRun.Summary(vcpus: [vcpu], wallNanos: 1, stateHash: 1, memoryHash: memory, finished: true)
+            return FreeRun.Summary(vcpus: [vcpu], wallNanos: 1, stateHash: 1, memoryHash: memory, finished: true, pinningFailure: nil)
         }
         let base = summary([[1], [2]], memory: 7)
         #expect(FreeReplication.firstDifference(base, summary([[1], [2]], memory: 7)) == nil)
