@@ -189,7 +189,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
             do {
                 // The program and vCPU count were validated when the run's first machines were made.
                 let machine = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: side))
-                if let restored = try StateRestore.receive(from: source, into: machine) {
+                if let restored = try StateRestore.receive(from: source, into: machine, crashDeadline: crash?.deadline ?? .max) {
                     return .backup(machine, invitation.channel, epoch: invitation.epoch, owner: invitation.primary, restored: (restored, source))
                 }
             } catch is PrimarySilent {

@@ -1,5 +1,6 @@
 import GuestVM
 import LogChannel
+import Topology
 
 /// The new backup's half of a state transfer: reads the transfer entries from the head of its
 /// log, writes each page into its fresh machine, restores the vCPUs and devices, and checks the
@@ -14,11 +15,16 @@ enum StateRestore {
 
     /// Restores `machine` from the transfer at the head of `source`; nil if the log ends first
     /// (the primary stopped, or the run ended, before the transfer completed). Throws for a
-    /// transfer that is malformed or whose restored state differs from the primary's.
-    static func receive(from source: LogSource, into machine: Machine) throws -> Restored? {
+    /// transfer that is malformed or whose restored state differs from the primary's, and with
+    /// `CrashDue` once `crashDeadline` (an injected crash of this host) has passed.
+    static func receive(from source: LogSource, into machine: Machine, crashDeadline: UInt64 = .max) throws -> Restored? {
         var expected: UInt64?
         var outputs: (produced: UInt64, released: UInt64)?
         while let entry = try source.next() {
+            // A crash of this host due now strikes here too: the source checks only while it
+            // waits, and a receiver that lags its sender (a starved host) never waits during a
+            // transfer. One clock read per page, against a 4 KiB copy.
+            if monotonicNanos() >= crashDeadline { throw CrashDue() }
             let seq = entry.header.seq
             if let expected, seq != expected {
                 throw ReplicationError("state transfer: entry #\(seq) came where #\(expected) was due")
