@@ -66,25 +66,37 @@ struct StateTransferTests {
     /// restores a backup on the restarted host, then the new primary crashes and the newest
     /// backup takes over. Nothing is lost, no request goes unanswered, no duplicate reaches the
     /// application, no epoch has two owners, and the epochs go 1, 2, 3.
+    ///
+    /// The premise is that the restore ended before the second crash (a primary crashing during
+    /// a transfer leaves no backup: the VM is lost, by design). A starved host can stretch a
+    /// transfer past it; such a run is checked for what must hold whatever happens (no
+    /// divergence, no epoch with two owners) and the point is drawn again, up to three times.
     @Test("repeated primary crashes: each newest backup takes over, and nothing is lost")
     func repeatedFailovers() throws {
         for point in 0..<repeatedFailoverPoints {
-            let seed = UInt64(point + 1)
-            var points = FaultPoints(seed ^ 0x2E57)
-            var scenario = FailoverScenario(seed: seed, faults: [
-                .crash(.primary, at: .elapsed(nanos: points.time(0.25, 0.45))),
-                .crash(.primary, at: .elapsed(nanos: points.time(1.15, 1.35))),
-            ])
-            scenario.duration = 1.9
-            scenario.failureTimeout = 200_000_000
-            let (report, client) = try scenario.run()
-            let f = try #require(report.failover)
-            let context = "point \(point), seed \(seed): \(scenario.command)"
-            #expect(report.failure == nil && report.divergence == nil, "\(report.failure ?? "") — \(context)")
-            #expect(f.finalEpoch == 3 && f.survivor == .a, "\(context)")
-            #expect(f.events.filter { $0.kind == .restored }.count >= 1, "\(context)")
-            #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0, "\(context)")
-            #expect(f.epochsWithTwoOwners.isEmpty, "\(context)")
+            var held = false
+            for attempt in 0..<3 where !held {
+                let seed = UInt64(point + 1 + 1_000 * attempt)
+                var points = FaultPoints(seed ^ 0x2E57)
+                var scenario = FailoverScenario(seed: seed, faults: [
+                    .crash(.primary, at: .elapsed(nanos: points.time(0.25, 0.45))),
+                    .crash(.primary, at: .elapsed(nanos: points.time(1.15, 1.35))),
+                ])
+                scenario.duration = 1.9
+                scenario.failureTimeout = 200_000_000
+                let (report, client) = try scenario.run()
+                let f = try #require(report.failover)
+                let context = "point \(point), seed \(seed): \(scenario.command)"
+                #expect(report.divergence == nil && f.epochsWithTwoOwners.isEmpty, "\(context)")
+                guard let restored = f.transfers.lazy.compactMap(\.resumedAt).first, let second = f.faultTimes[1],
+                      restored < second else { continue }
+                held = true
+                #expect(report.failure == nil, "\(report.failure ?? "") — \(context)")
+                #expect(f.finalEpoch == 3 && f.survivor == .a, "\(context)")
+                #expect(f.events.filter { $0.kind == .restored }.count >= 1, "\(context)")
+                #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0, "\(context)")
+            }
+            if !held { Issue.record("point \(point): in 3 draws no restore ended before the second crash: the host was too starved for this test's premise") }
         }
     }
 
