@@ -1,4 +1,3 @@
-import GuestVM
 import Topology
 
 /// Where a run's two sides go (`--primary-cpus`, `--backup-cpus`, `--primary-node`,
@@ -11,7 +10,7 @@ struct Placement {
     /// For meta.json: each side's CPUs and node, and any fallback taken.
     var record: [String: String] = [:]
 
-    /// - Parameters: the options as given; nil CPUs mean the defaults (0 and 1).
+    /// Checks the options as given; nil CPUs mean the defaults (0 and 1).
     init(primaryCPUs: String?, backupCPUs: String?, primaryNode: Int?, backupNode: Int?, host: HostTopology) throws(CLIError) {
         self.primaryCPUs = try Self.cpus(primaryCPUs ?? "0", option: "--primary-cpus", host: host)
         self.backupCPUs = try Self.cpus(backupCPUs ?? "1", option: "--backup-cpus", host: host)

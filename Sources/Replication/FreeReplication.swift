@@ -34,7 +34,7 @@ public enum FreeReplication {
         backupDeadline.set(end &+ stallGrace(options, primaryNanos: end - start))
         let backupRun = try backupSide?.join()
 
-        var report = ReplicationReport.failed("", faultTolerance: options.faultTolerance)
+        var report = ReplicationReport.empty(faultTolerance: options.faultTolerance)
         report.failure = primaryRun.firstFault.map { "primary: \($0)" } ?? primaryRun.pinningFailure.map { "primary: \($0)" }
         report.windowNanos = max(1, primaryRun.wallNanos)
         report.workNanos = primaryRun.finished ? end - start : nil

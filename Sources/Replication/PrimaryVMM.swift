@@ -196,9 +196,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     /// Timeslice interleaving: the slice ends here when its host time is up, and the switch is
     /// logged. Alone (no backup), it still switches by time: the guest runs as it would with one.
     func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 {
-        guard var s = slicer else { return end }
-        let limit = s.limit(count: count, end: end)
-        slicer = s
+        guard let limit = slicer?.limit(count: count, end: end) else { return end }
         if limit == count, count < end, log != nil {
             try append(.preempt, vcpu: vcpu, count: count, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             stats.switches += 1

@@ -61,13 +61,20 @@ public struct ReplicationReport: Sendable {
 
     public var windowSeconds: Double { Double(windowNanos) / 1e9 }
 
-    /// The report of a scenario that could not run, or broke off, with its one-line reason.
-    public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
+    /// A report with nothing measured yet, for a runner that fills in what it measures.
+    public static func empty(faultTolerance: Bool) -> ReplicationReport {
         ReplicationReport(
             faultTolerance: faultTolerance, endedDuringWarmup: false, windowNanos: 0, workNanos: nil, primaryInstructions: 0, requestsSent: 0,
             outputs: 0, timerTicks: 0, logEntries: 0, orderingEntries: 0, logBytes: 0, acksSent: 0, acksInWindow: 0, heldOutputsP99: nil,
-            primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, stalled: nil, failure: message, primaryStateHash: 0,
+            primaryStallFraction: 0, backupLagP99Micros: nil, divergence: nil, stalled: nil, failure: nil, primaryStateHash: 0,
             backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
+    }
+
+    /// The report of a scenario that could not run, or broke off, with its one-line reason.
+    public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
+        var report = empty(faultTolerance: faultTolerance)
+        report.failure = message
+        return report
     }
     public var guestMIPS: Double { windowNanos > 0 ? Double(primaryInstructions) / Double(windowNanos) * 1e3 : 0 }
 }
