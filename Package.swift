@@ -57,7 +57,8 @@ let package = Package(
         .target(name: "LogTrace", dependencies: ["LogChannel", "Topology", "CPlatform"]),
         .target(
             name: "Replication",
-            dependencies: ["GuestVM", "LogChannel", "LogTrace", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["GuestVM", "LogChannel", "LogTrace", "Topology", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                           .product(name: "Atomics", package: "swift-atomics")]
         ),
         .target(
             name: "Harness",

@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var defines: DefineOptions
 
-    @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline), free (a host thread per vCPU, nothing recorded: with FT on the backup runs its own parallel execution, and differences are reported; guests without devices only).")
+    @Option(help: "How vCPUs interleave, comma-separated: roundrobin (one host thread, turns of --quantum instructions), timeslice[:DURATION] (one host thread, each slice ended by host time, default 50us, every switch logged), uni (one vCPU, the baseline), free (a host thread per vCPU, nothing recorded: with FT on the backup runs its own parallel execution, and differences are reported; guests without devices only), recorded (a host thread per vCPU, every atomic, fence and ordered access ticketed in one global order and logged per vCPU; the backup replays that order on a thread per vCPU; guests without devices only).")
     var interleaving = "roundrobin"
 
     /// A slice's cap under timeslice when --quantum is not given: large enough that host time
@@ -294,8 +294,8 @@ struct Run: ParsableCommand {
             do { _ = try Machine.memorySize(for: program, vcpus: vcpuCount, requested: memoryBytes) } catch {
                 throw CLIError("--workload \(name): \(error)")
             }
-            if interleavings.contains(.free), let refusal = FreeRun.refusal(for: program) {
-                throw CLIError("--interleaving free: \(refusal)")
+            for mode in interleavings where mode.isParallel {
+                if let refusal = FreeRun.refusal(for: program, mode: mode.description) { throw CLIError("--interleaving \(mode): \(refusal)") }
             }
             let servesRequests = program.instructions.contains { $0.op == .dmapost }
             // Closed-loop clients ignore the rate: one scenario, not one per listed rate.
@@ -348,7 +348,7 @@ struct Run: ParsableCommand {
         for text in interleaving.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
             let isTimeslice = text.hasPrefix("timeslice")
             guard let mode = InterleavingMode.parse(text, quantum: quantum ?? (isTimeslice ? Self.timesliceCap : 20_000)) else {
-                throw ValidationError("--interleaving: '\(text)' is not uni, roundrobin, timeslice[:DURATION] (a slice from 1us to 1s) or free")
+                throw ValidationError("--interleaving: '\(text)' is not uni, roundrobin, timeslice[:DURATION] (a slice from 1us to 1s), free or recorded")
             }
             guard !modes.contains(mode) else { throw ValidationError("--interleaving names \(mode) twice") }
             modes.append(mode)

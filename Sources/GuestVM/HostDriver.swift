@@ -98,6 +98,9 @@ extension Machine {
                         // the same instruction and the slices stay in step.
                         sliceOutputBytes += Int(length)
                         if sliceOutputBytes >= Self.outputBytesPerSlice { break slice }
+                    case .synchronise:
+                        // One thread orders these itself: perform them in place.
+                        if let fault = performSynchronising(vcpu: vcpu) { throw fault }
                     case .fault(let fault):
                         throw fault
                     }

@@ -265,37 +265,27 @@ extension Machine {
                 r[Register.stackPointer] = sp &+ 8
                 r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)); ip += 1
 
-            // Atomics and ordered accesses are host atomics on guest memory (CPlatform's
-            // ftb_guest_*, orderings named there), so they hold between vCPUs on different host
-            // threads. Guest memory is little-endian and so is every host this runs on (x86-64,
-            // arm64), so the host's native words are the guest's.
+            // Atomics and ordered accesses are host atomics on guest memory (`synchronising`);
+            // a machine that takes synchronisation exits leaves before them instead, unretired.
             case .cas:
-                let a = r[ip.a]
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
-                let expected = r[ip.d]
-                let old = ftb_guest_cas64(mem + Int(truncatingIfNeeded: a), expected, r[ip.b])
-                if old == expected { stores.stored(at: a, width: 8) }
-                r[ip.d] = old; ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if let kind = Self.synchronising(.cas, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                ip += 1
             case .xadd:
-                let a = r[ip.a]
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
-                r[ip.d] = ftb_guest_xadd64(mem + Int(truncatingIfNeeded: a), r[ip.b])
-                stores.stored(at: a, width: 8); ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if let kind = Self.synchronising(.xadd, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                ip += 1
             case .fence:
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
                 ftb_guest_fence(); ip += 1
             case .ldacq:
-                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
-                r[ip.d] = ftb_guest_load_acquire64(mem + Int(truncatingIfNeeded: a)); ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if let kind = Self.synchronising(.ldacq, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                ip += 1
             case .strel:
-                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
-                guard a & 7 == 0 else { return fault(.unalignedAtomic(a), cpu, ip, code, runStart, retired) }
-                ftb_guest_store_release64(mem + Int(truncatingIfNeeded: a), r[ip.b])
-                stores.stored(at: a, width: 8); ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if let kind = Self.synchronising(.strel, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                ip += 1
 
             case .ei:
                 cpu.interruptsEnabled = true
@@ -360,6 +350,76 @@ extension Machine {
                 return fault(.pcOutOfRange, cpu, ip, code, runStart, retired)
             }
         }
+    }
+
+    /// Performs the synchronising instruction `op` at `ip`, or returns the fault it raises. Used
+    /// by the dispatch loop and by `performSynchronising`, so both run the same semantics.
+    /// Atomics and ordered accesses are host atomics on guest memory (CPlatform's ftb_guest_*,
+    /// orderings named there), so they hold between vCPUs on different host threads. Guest
+    /// memory is little-endian and so is every host this runs on (x86-64, arm64), so the host's
+    /// native words are the guest's. `op` is a literal at every call, so inlining folds the switch.
+    @inline(__always)
+    static func synchronising<Stores: StoreObserver>(
+        _ op: Opcode, _ ip: UnsafePointer<Instruction>, _ r: UnsafeMutablePointer<UInt64>,
+        _ mem: UnsafeMutableRawPointer, _ limit8: UInt64, _ stores: Stores
+    ) -> GuestFault.Kind? {
+        let a: UInt64
+        switch op {
+        case .fence:
+            ftb_guest_fence()
+            return nil
+        case .cas, .xadd: a = r[ip.a]
+        default: a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+        }
+        guard a <= limit8 else { return .badAddress(a, width: 8) }
+        guard a & 7 == 0 else { return .unalignedAtomic(a) }
+        let word = mem + Int(truncatingIfNeeded: a)
+        switch op {
+        case .cas:
+            let expected = r[ip.d]
+            let old = ftb_guest_cas64(word, expected, r[ip.b])
+            if old == expected { stores.stored(at: a, width: 8) }
+            r[ip.d] = old
+        case .xadd:
+            r[ip.d] = ftb_guest_xadd64(word, r[ip.b])
+            stores.stored(at: a, width: 8)
+        case .ldacq:
+            r[ip.d] = ftb_guest_load_acquire64(word)
+        default:
+            ftb_guest_store_release64(word, r[ip.b])
+            stores.stored(at: a, width: 8)
+        }
+        return nil
+    }
+
+    /// Performs the synchronising instruction at `vcpu`'s pc, which a `.synchronise` exit left
+    /// unrun, and retires it; returns the fault if it raises one (the vCPU then stays stopped).
+    /// The caller performs it inside its order (a ticket); nothing else runs on this vCPU.
+    public func performSynchronising(vcpu: Int) -> GuestFault? {
+        if let dirty = memory.dirtyPages { return performSynchronising(vcpu: vcpu, stores: DirtyPageMarker(words: dirty.words)) }
+        return performSynchronising(vcpu: vcpu, stores: UntrackedStores())
+    }
+
+    private func performSynchronising<Stores: StoreObserver>(vcpu: Int, stores: Stores) -> GuestFault? {
+        let cpu = cpus[vcpu]
+        let ip = UnsafePointer(cpu.code.instructions) + cpu.pc
+        let op = ip.pointee.op
+        precondition(op.synchronises, "performSynchronising: \(op.mnemonic) at pc \(cpu.pc) does not synchronise")
+        let kind = Self.synchronising(op, ip, cpu.registers, memory.base, UInt64(memory.size) &- 8, stores)
+        if let kind {
+            let fault = GuestFault(kind: kind, vcpu: vcpu, pc: cpu.pc, instructionCount: cpu.retired)
+            cpu.fault = fault
+            return fault
+        }
+        cpu.pc += 1
+        cpu.retired += 1
+        return nil
+    }
+
+    /// Whether `vcpu`'s next instruction synchronises (what a `.synchronise` exit would stop at).
+    public func synchronisesNext(vcpu: Int) -> Bool {
+        let cpu = cpus[vcpu]
+        return cpu.pc < cpu.code.count && cpu.code.instructions[cpu.pc].op.synchronises
     }
 
     /// Leaves the loop with `exit`; instructions before `ip` in the current block retire.
@@ -429,4 +489,15 @@ extension UnsafePointer where Pointee == Instruction {
     @inline(__always) var b: Int { Int(pointee.rb) }
     @inline(__always) var imm: Int64 { pointee.imm }
     @inline(__always) var target: Int { Int(pointee.target) }
+}
+
+extension Opcode {
+    /// The instructions that order memory between vCPUs: the atomics, the fence and the ordered
+    /// accesses (docs/ISA.md, "Memory model"). The `recorded` interleaving tickets each of them.
+    public var synchronises: Bool {
+        switch self {
+        case .cas, .xadd, .fence, .ldacq, .strel: true
+        default: false
+        }
+    }
 }

@@ -66,6 +66,13 @@ public final class Machine {
 
     public var vcpuCount: Int { cpus.count }
 
+    /// Whether synchronising instructions leave the interpreter (`Exit.synchronise`) for the
+    /// host to perform in its order, rather than running in place. Set before the vCPUs run.
+    public var synchronisingExits: Bool {
+        get { cpus.first?.synchronisingExits ?? false }
+        set { cpus.forEach { $0.synchronisingExits = newValue } }
+    }
+
     public func instructionCount(vcpu: Int) -> UInt64 { cpus[vcpu].retired }
 
     /// Instructions retired over every vCPU.

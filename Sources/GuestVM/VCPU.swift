@@ -14,6 +14,11 @@ public enum Exit: Equatable, Sendable {
     case output(address: UInt64, length: UInt64)
     /// The vCPU stopped on a guest fault; it stays stopped.
     case fault(GuestFault)
+    /// The next instruction synchronises (`cas`, `xadd`, `fence`, `ldacq`, `strel`) and the
+    /// machine takes synchronisation exits (`Machine.synchronisingExits`): it has not run. The
+    /// host performs it with `performSynchronising(vcpu:)`, inside whatever order it keeps (the
+    /// `recorded` interleaving's tickets).
+    case synchronise
 }
 
 /// A guest fault: the vCPU stops and reports where.
@@ -84,6 +89,8 @@ final class VCPUState {
     var vector = -1
     var waiting = false
     var halted = false
+    /// Synchronising instructions exit to the host instead of running (`Exit.synchronise`).
+    var synchronisingExits = false
     var fault: GuestFault?
 
     /// On entry r0 holds the vCPU's index and r1 the number of vCPUs; sp is the top of its stack.

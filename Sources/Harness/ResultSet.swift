@@ -160,6 +160,8 @@ public struct ResultSet {
             func perSecond(_ count: Double) -> String { window > 0 ? Format.fixed(count / window, 1) : "" }
             func onlyMeasured(_ text: String) -> String { measured ? text : "" }
             let clients = s.rate != nil
+            // Recorded interleaving with FT off encodes its entries and discards them: counted too.
+            let logged = ft || s.interleaving == .recorded
             let fields: [String] = [
                 String(row), String(r.round), r.status.rawValue, r.error ?? "", s.workload, Format.hex(s.programHash), s.defines,
                 String(s.vcpus), s.memory.map(String.init) ?? "", ft ? "on" : "off",
@@ -177,9 +179,9 @@ public struct ResultSet {
                 onlyMeasured(clients ? String(r.requestsIntended) : ""), onlyMeasured(clients ? String(r.requestsSent) : ""),
                 onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
                 onlyMeasured(clients ? String(r.requestsUnanswered) : ""), onlyMeasured(clients ? String(r.duplicateReplies) : ""),
-                ft && measured ? perSecond(Double(r.report.logEntries)) : "",
-                ft && measured ? perSecond(Double(r.report.orderingEntries)) : "",
-                ft && measured && window > 0 ? Format.fixed(Double(r.report.logBytes) * 8 / window / 1e6, 3) : "",
+                logged && measured ? perSecond(Double(r.report.logEntries)) : "",
+                logged && measured ? perSecond(Double(r.report.orderingEntries)) : "",
+                logged && measured && window > 0 ? Format.fixed(Double(r.report.logBytes) * 8 / window / 1e6, 3) : "",
                 ft && measured ? perSecond(Double(r.report.acksInWindow)) : "",
                 r.report.heldOutputsP99.map(String.init) ?? "", onlyMeasured(Format.fixed(r.report.primaryStallFraction * 100, 2)),
                 r.report.backupLagP99Micros.map(String.init) ?? "", ft ? String(r.divergences) : "",

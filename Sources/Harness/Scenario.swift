@@ -17,6 +17,9 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
     /// Each vCPU on a host thread of its own, in parallel, nothing recorded (`FreeRun`; with
     /// FT on the backup runs its own parallel execution: `FreeReplication`).
     case free
+    /// Each vCPU on a host thread of its own, in parallel, every synchronising instruction
+    /// ticketed and logged so that a backup replays the same order (`RecordedReplication`).
+    case recorded
 
     /// The column's spelling, which `parse` reads back (quanta and slices included).
     public var description: String {
@@ -25,6 +28,7 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         case .roundRobin(let q): "round-robin/\(q)"
         case .timeslice(let n, let q): "timeslice:\(ChannelProfile.compact(nanos: n))/\(q)"
         case .free: "free"
+        case .recorded: "recorded"
         }
     }
 
@@ -32,7 +36,8 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
     /// vCPU that shares its core, and 2,500 times the clock-check cost.
     public static let defaultSliceNanos: UInt64 = 50_000
 
-    /// Parses one `--interleaving` value: `uni`, `roundrobin`, `timeslice[:DURATION]`, `free`.
+    /// Parses one `--interleaving` value: `uni`, `roundrobin`, `timeslice[:DURATION]`, `free`,
+    /// `recorded`.
     /// `quantum` is the round-robin quantum (and the cap of a time slice).
     public static func parse(_ text: String, quantum: UInt64) -> InterleavingMode? {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
@@ -40,6 +45,7 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         case "uni" where parts.count == 1: return .uni(quantum: quantum)
         case "roundrobin" where parts.count == 1: return .roundRobin(quantum: quantum)
         case "free" where parts.count == 1: return .free
+        case "recorded" where parts.count == 1: return .recorded
         case "timeslice":
             guard let nanos = parts.count == 2 ? ChannelProfile.parseDuration(parts[1]) : defaultSliceNanos,
                   (1_000...1_000_000_000).contains(nanos) else { return nil }
@@ -47,6 +53,9 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         default: return nil
         }
     }
+
+    /// Whether each vCPU runs on a host thread of its own (`free`, `recorded`).
+    public var isParallel: Bool { self == .free || self == .recorded }
 
     /// vCPUs a scenario in this mode runs with, given the program's or the command line's count.
     public func vcpus(_ requested: Int) -> Int {
@@ -63,7 +72,7 @@ public enum InterleavingMode: Equatable, Hashable, Sendable, CustomStringConvert
         case .timeslice(let n, let q):
             options.quantum = q
             options.timesliceNanos = n
-        case .free:
+        case .free, .recorded:
             options.timesliceNanos = nil
         }
     }
@@ -113,13 +122,13 @@ public struct Scenario: Sendable {
                 rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description].joined(separator: "|")
     }
 
-    /// More spinning host threads (one per side, or one per vCPU under `free`) than CPUs they
+    /// More spinning host threads (one per side, or one per vCPU under `free` and `recorded`) than CPUs they
     /// may run on: they then wait for each other's time slices, and the row gives no overhead
     /// figure.
     public func isOversubscribed(cpuCount: Int) -> Bool {
         let all = Array(0..<cpuCount), ft = options.faultTolerance
         let used = Set(options.primaryCPUs ?? all).union(ft ? Set(options.backupCPUs ?? all) : [])
-        let perSide = interleaving == .free ? vcpus : 1
+        let perSide = interleaving.isParallel ? vcpus : 1
         return perSide * (ft ? 2 : 1) > used.count
     }
 
@@ -196,7 +205,7 @@ public enum ScenarioRunner {
         scenario.options.faults = Fault.draw(scenario.options.faults, seed: scenario.options.seed, round: round)
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
-        if scenario.interleaving == .free { return runFree(scenario, round: round) }
+        if scenario.interleaving.isParallel { return runParallel(scenario, round: round) }
         let report: ReplicationReport, used: KVClient
         do {
             let trace = scenario.options.faultTolerance ? try recording?.writer(for: scenario, round: round) : nil
@@ -214,12 +223,16 @@ public enum ScenarioRunner {
             interference: used.interference, ftRatio: nil)
     }
 
-    /// A free-interleaving scenario: no clients, no log; the host's load is sampled around it.
-    static func runFree(_ scenario: Scenario, round: Int) -> ScenarioResult {
+    /// A scenario whose vCPUs run on threads of their own: no clients (no devices); the host's
+    /// load is sampled around it.
+    static func runParallel(_ scenario: Scenario, round: Int) -> ScenarioResult {
         let before = HostLoad.sample()
         let report: ReplicationReport
         do {
-            report = try FreeReplication.run(program: scenario.program, vcpus: scenario.vcpus, memory: scenario.memory, options: scenario.options)
+            let (program, vcpus, memory, options) = (scenario.program, scenario.vcpus, scenario.memory, scenario.options)
+            report = scenario.interleaving == .recorded
+                ? try RecordedReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
+                : try FreeReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
         } catch {
             return .failed(scenario, round: round, "\(error)")
         }

@@ -62,13 +62,6 @@ public struct LogSender: @unchecked Sendable {
         LogEntryCodec.encode(header, payload: payload, into: destination)
     }
 
-    /// Appends an entry whose payload is one u64 (clock and random values, heartbeats).
-    @inline(__always)
-    public func append(_ header: LogEntryHeader, value: UInt64) throws(ChannelError) {
-        var little = value.littleEndian
-        try withUnsafeBytes(of: &little) { bytes throws(ChannelError) in try append(header, payload: bytes) }
-    }
-
     /// Appends an entry with no payload.
     @inline(__always)
     public func append(_ header: LogEntryHeader) throws(ChannelError) {

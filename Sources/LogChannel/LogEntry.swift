@@ -42,6 +42,11 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     /// this instruction count, before the `until` of its scheduling entry (no payload). Only a
     /// slice whose scheduling entry is flagged `preemptible` can have one.
     case preempt = 15
+    /// Recorded interleaving: the vCPU performs a synchronising instruction (an atomic, a fence,
+    /// an ordered access) at this instruction count, as the given place in the global order of
+    /// them (payload: the ticket, u64). The backup performs it at the same count when the
+    /// tickets before it have been performed.
+    case ticket = 16
 }
 
 /// The fixed part of a log entry.

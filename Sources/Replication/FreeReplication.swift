@@ -28,7 +28,11 @@ public enum FreeReplication {
         let start = monotonicNanos()
         let primaryDeadline = FreeRun.Deadline(start &+ options.durationNanos)
         let backupDeadline = FreeRun.Deadline(start &+ options.durationNanos &+ stallGrace(options, primaryNanos: options.durationNanos))
-        let backupSide = backup.map { BackupSide($0, seed: options.seed, cpus: options.backupCPUs, deadline: backupDeadline) }
+        let backupSide = backup.map { machine in
+            SideThread(name: "backup", running: machine) { (machine) throws(FreeRun.Refused) in
+                try FreeRun.run(machine, seed: options.seed, cpus: options.backupCPUs, namePrefix: "backup", deadline: backupDeadline)
+            }
+        }
         let primaryRun = try FreeRun.run(primary, seed: options.seed, cpus: options.primaryCPUs, namePrefix: "primary", deadline: primaryDeadline)
         let end = monotonicNanos()
         backupDeadline.set(end &+ stallGrace(options, primaryNanos: end - start))
@@ -72,25 +76,5 @@ public enum FreeReplication {
                           reason: "the final memory differs (free interleaving: no order recorded)",
                           logged: "memory hash \(String(primary.memoryHash, radix: 16))",
                           replayed: "\(String(backup.memoryHash, radix: 16))")
-    }
-
-    /// The backup's parallel run, on a thread of its own that waits for its vCPU threads. The
-    /// machine and the result are touched by that thread only until `join` returns.
-    private final class BackupSide: @unchecked Sendable {
-        private let machine: Machine
-        private var result: Result<FreeRun.Summary, FreeRun.Refused>?
-        private var thread: PinnedThread?
-
-        init(_ machine: Machine, seed: UInt64, cpus: [Int]?, deadline: FreeRun.Deadline) {
-            self.machine = machine
-            thread = PinnedThread(cpus: nil, name: "backup") { [self] in
-                result = Result { () throws(FreeRun.Refused) in try FreeRun.run(self.machine, seed: seed, cpus: cpus, namePrefix: "backup", deadline: deadline) }
-            }
-        }
-
-        func join() throws(FreeRun.Refused) -> FreeRun.Summary {
-            thread?.join()
-            return try result!.get()
-        }
     }
 }

@@ -45,6 +45,9 @@ public struct ReplicationReport: Sendable {
     public var backupOutputsChecked: Int
     /// Every output release (its marker seq and release time), when traced.
     public var outputReleases: [(tag: UInt64, releasedAt: UInt64)]?
+    /// Recorded interleaving with traced outputs: the output rule checked against every vCPU's
+    /// ring (`RecordedReplication.audit`).
+    public var crossVCPUAudit: OutputRuleAudit?
     /// Every ACK the backup sent (the seq it covers and its delivery time), when traced.
     public var ackDeliveries: [(received: UInt64, deliveredAt: UInt64)]?
     /// The CPUs each side's thread was allowed to run on, as the kernel reported them.

@@ -36,6 +36,14 @@ public struct Sabotage: Sendable, Equatable {
     /// once and nothing again, so the new backup starts from a stale copy.
     public var untrackedWrites = false
 
+    /// Recorded interleaving: the primary ends each ticket's step before performing its
+    /// synchronising instruction, so the operation can take effect after a later ticket's.
+    public var performOutsideTicket = false
+    /// Recorded interleaving: the backup skips the first ticket entry of the last vCPU's log.
+    public var dropFirstTicket = false
+    /// Recorded interleaving: an output waits only for its own vCPU's ring to be acknowledged.
+    public var outputRuleOwnVCPUOnly = false
+
     public init() {}
 
     public var touchesBackup: Bool { dropEntry != nil || dropFirstPreempt || alterValue != nil || lateInjection != nil || dropEndOfLog }

@@ -130,14 +130,18 @@ struct ReplicatedRunTests {
 @Suite("Replicated runs: fixed defects")
 struct ReplicatedRunDefectTests {
     /// Main divided every ACK of the run (warm-up and final drain included) by the window.
-    /// With a warm-up twice the window, that is about three times the ACKs the window saw.
+    /// With a warm-up twice the window, that is about three times the ACKs the window saw, which
+    /// breaks both the exclusion and the bound of one ACK per logged entry of the window.
     @Test("ACKs are counted over the measurement window only")
     func acksInWindow() throws {
         var o = options(.lan, ack: .everyEntry, duration: 300_000_000)
         o.warmupNanos = 200_000_000
         let (report, _) = try ReplicatedRun.run(program: try testProgram("kvstore"), vcpus: 1, options: o, client: client(rate: 10_000))
         #expect(report.acksInWindow > 0)
-        #expect(UInt64(report.acksInWindow) * 2 < report.acksSent, "the window is a third of the run")
+        // The warm-up's ACKs are left out. How many arrive in each part depends on how the host
+        // schedules the backup (CI once saw 62% of them in the window), so only the exclusion and
+        // the per-entry bound below are asserted, not a proportion.
+        #expect(UInt64(report.acksInWindow) < report.acksSent, "the warm-up's ACKs are not counted")
         // At most one policy ACK per entry plus one progress report per millisecond.
         let windowMillis = Int(report.windowNanos / 1_000_000)
         #expect(report.acksInWindow <= Int(report.logEntries) + windowMillis + 16)
