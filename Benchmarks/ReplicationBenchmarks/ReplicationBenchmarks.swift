@@ -76,6 +76,41 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(Metrics.nanosPerEntry, Int(elapsed / UInt64(max(1, rounds * encoded.count))))
     }
 
+    // The recorded interleaving's ticket path (leave the interpreter, take a ticket, perform the
+    // instruction, encode and flush its entry, publish the log position), one vCPU and FT off
+    // so that no other thread takes part: ns per ticket, and allocations at two sizes (a run
+    // 10 times longer must allocate exactly as often: the per-ticket path allocates nothing).
+    for tickets in [100_000, 1_000_000] {
+        Benchmark("Replication.recorded.ticket.\(tickets / 1_000)k",
+                  configuration: .init(metrics: [.wallClock, .mallocCountTotal, Metrics.nanosPerTicket])) { benchmark in
+            let program = try Assembler.assemble("""
+                .data
+                .align 8
+                counter: .u64 0
+                .text
+                start:
+                    li r1, counter
+                    li r2, 1
+                    li r10, \(tickets)
+                .loop:
+                    xadd r3, [r1], r2
+                    addi r10, r10, -1
+                    bnei r10, 0, .loop
+                    halt
+                """, file: "xadd-loop")
+            var options = ReplicationOptions()
+            options.faultTolerance = false
+            options.warmupNanos = 0
+            options.durationNanos = 60_000_000_000
+            options.primaryCPUs = nil
+            benchmark.startMeasurement()
+            let report = try RecordedReplication.run(program: program, vcpus: 1, options: options)
+            benchmark.stopMeasurement()
+            precondition(report.orderingEntries == UInt64(tickets), "expected one ticket per xadd")
+            benchmark.measurement(Metrics.nanosPerTicket, Int((report.workNanos ?? 0) / UInt64(tickets)))
+        }
+    }
+
     // The clients' path through the network on every request: take it (the owner check, the
     // retransmission queue, the client writing its bytes) and deliver its reply (deduplication,
     // the application's latency, the timeline). It must allocate nothing.
@@ -113,6 +148,7 @@ enum Metrics {
     static let nanosPerRequest = BenchmarkMetric.custom("ns per request and reply", polarity: .prefersSmaller, useScalingFactor: false)
     static let nanosPerEvent = BenchmarkMetric.custom("ns per guest event", polarity: .prefersSmaller, useScalingFactor: false)
     static let nanosPerEntry = BenchmarkMetric.custom("ns per log entry replayed", polarity: .prefersSmaller, useScalingFactor: false)
+    static let nanosPerTicket = BenchmarkMetric.custom("ns per ticket (with its instruction and loop)", polarity: .prefersSmaller, useScalingFactor: false)
 }
 
 /// Half a second of kvstore at 50,000 requests/s on a loopback channel, as the backup replayed it.

@@ -95,6 +95,9 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed for random reads, arrivals and jitter.")
     var seed: UInt64 = 1
 
+    @Flag(name: .customLong("seed-per-round"), help: "Round N (from 0) runs with --seed plus N (the seed column says which), so that --repeat 20 runs 20 seeds.")
+    var seedPerRound = false
+
     @Option(help: "Directory for result sets.")
     var output = "results"
 
@@ -216,6 +219,7 @@ struct Run: ParsableCommand {
             let order = scenarios.indices.map { scenarios[($0 + round) % scenarios.count] }
             for base in order {
                 var scenario = base
+                if seedPerRound { scenario.options.seed = base.options.seed &+ UInt64(round) }
                 while true {
                     if stop.requested {
                         interrupted = true
@@ -365,7 +369,7 @@ struct Run: ParsableCommand {
             "quantum": quantum.map(String.init) ?? "20000 (round robin), \(Self.timesliceCap) (timeslice cap)", "interleaving": interleaving, "define": defines.canonical,
             "lag-bound": lagBound, "log-capacity": String(logCapacity),
             "primary-cpus": primaryCPUs ?? "0", "backup-cpus": backupCPUs ?? "1",
-            "primary-node": primaryNode.map(String.init) ?? "", "backup-node": backupNode.map(String.init) ?? "", "seed": String(seed), "output": output, "name": name,
+            "primary-node": primaryNode.map(String.init) ?? "", "backup-node": backupNode.map(String.init) ?? "", "seed": String(seed), "seed-per-round": String(seedPerRound), "output": output, "name": name,
             "calibration": noCalibration ? "skipped" : "measured", "record-log": recordLog ?? "",
             "fault": faultSpecs.joined(separator: " "), "heartbeat": heartbeat ?? "profile", "failure-timeout": failureTimeout ?? "profile",
             "arbiter-latency": arbiterLatency, "client-retry": clientRetry ?? "2 failure timeouts", "restore-after": restoreAfter,

@@ -148,6 +148,7 @@ struct CommandLineTests {
         .init(arguments: ["run", "--interleaving", "roundrobin,bogus"], expected: "--interleaving: 'bogus' is not"),
         .init(arguments: ["run", "--interleaving", "uni,uni"], expected: "--interleaving names uni/20000 twice"),
         .init(arguments: ["run", "--workload", "kvstore", "--interleaving", "free"], expected: "--interleaving free: kvstore uses dmapost"),
+        .init(arguments: ["run", "--workload", "kvstore", "--interleaving", "recorded"], expected: "--interleaving recorded: kvstore uses dmapost: recorded interleaving"),
         .init(arguments: ["exec", "kvstore", "--interleaving", "free"], expected: "kvstore uses dmapost: free interleaving runs guests without devices"),
         .init(arguments: ["exec", "shared-counter", "--define", "NOPE=1"], expected: "shared-counter: --define NOPE: the program has no .const NOPE"),
         .init(arguments: ["run", "--workload", "fib,shared-counter", "--define", "ITERATIONS=5"], expected: "fib: --define ITERATIONS: the program has no .const ITERATIONS"),
@@ -265,7 +266,7 @@ struct CommandLineTests {
     @Test("run --interleaving runs each mode as its own scenario")
     func interleavingModes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-il-\(UUID().uuidString)").path
-        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni,free",
+        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni,free,recorded",
                                  "--ft", "on", "--duration", "5", "--warmup", "0", "--profile", "loopback", "--no-calibration",
                                  "--failure-timeout", "10s", "--output", dir, "--name", "il", "--repeat", "1")
         #expect(result.status == 0, "\(result.stderr)")
@@ -274,13 +275,14 @@ struct CommandLineTests {
         let lines = try String(contentsOfFile: "\(dir)/\(sets[0])/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = lines[0]
         let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-        #expect(rows.map { $0["interleaving"] ?? "" } == ["round-robin/20000", "timeslice:20us/100000000", "uni/20000", "free"])
-        #expect(rows.map { $0["vcpus"] ?? "" } == ["2", "2", "1", "2"])
-        // free with FT on: two vCPU threads a side, four on this 2-CPU machine.
-        #expect(rows.map { $0["oversubscribed"] ?? "" } == ["no", "no", "no", "yes"])
+        #expect(rows.map { $0["interleaving"] ?? "" } == ["round-robin/20000", "timeslice:20us/100000000", "uni/20000", "free", "recorded"])
+        #expect(rows.map { $0["vcpus"] ?? "" } == ["2", "2", "1", "2", "2"])
+        // free and recorded with FT on: two vCPU threads a side, four on this 2-CPU machine.
+        #expect(rows.map { $0["oversubscribed"] ?? "" } == ["no", "no", "no", "yes", "yes"])
         #expect(rows.allSatisfy { $0["status"] == "ok" && $0["divergences"] == "0" })
         #expect(Double(rows[0]["ordering_entries_per_s"] ?? "") == 0)
         #expect((Double(rows[1]["ordering_entries_per_s"] ?? "") ?? 0) > 0)
+        #expect((Double(rows[4]["ordering_entries_per_s"] ?? "") ?? 0) > 0)
         // partitioned is fixed work: it halts long before 5 s, and the row says how long it took.
         #expect(rows.allSatisfy { (Double($0["work_s"] ?? "") ?? 0) > 0 && (Double($0["work_s"] ?? "") ?? 9) < 5 })
     }
