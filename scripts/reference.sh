@@ -15,31 +15,70 @@
 #                       sides' four threads share the two CPUs: oversubscribed, flagged), 6 rounds:
 #                       free's verdicts (racy-counter diverges there by design, so that run exits
 #                       non-zero and the script goes on)
+#   multicore-recorded-*/  partitioned and lock-heavy on 2 vCPUs, free against recorded with FT off
+#                       (the cost of recording alone), vCPU threads on CPUs 0-1, 12 rounds
+#   multicore-sync-N-*/ lock-heavy at SYNC_RATE=N (1, 2, 5, 10, 20, 50 per 1,000 instructions),
+#                       free against recorded with FT off, 6 rounds: overhead against the rate
+#   multicore-seeds-*/  the data-race-free built-ins under timeslice and recorded, FT on over lan,
+#                       20 rounds of 20 seeds (--seed-per-round): divergences (producer-consumer at
+#                       ITEMS=5000 in multicore-seeds-pc-*/: recorded replays its spin-waits slowly)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
-# Old sets are removed first, so the folder holds one of each.
+# Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
+# alone (default compute failover state-transfer multicore benchmarks); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
-rm -rf "$out"/default-* "$out"/compute-* "$out"/failover-outage-* "$out"/state-transfer-* "$out"/multicore-* "$out"/benchmarks
-mkdir -p "$out/benchmarks"
-.build/release/ftbench run --output "$out" --name default --workload kvstore,compute \
-  --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6
-.build/release/ftbench run --output "$out" --name compute --workload compute --profile lan \
-  --duration 3 --warmup 0.5 --repeat 12
-.build/release/ftbench run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \
-  --rate 10000 --warmup 0.5 --duration 1.5 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
-  --arbiter-latency 1ms --fault 'primary-crash@0.8s..1.6s'
-.build/release/ftbench run --output "$out" --name state-transfer --workload kvstore --ft on --profile lan,bw=1gbit \
-  --rate 10000 --warmup 0.5 --duration 1.7 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
-  --arbiter-latency 1ms --fault 'primary-crash@0.6s..1.0s' --fault 'primary-crash@1.4s..1.8s'
-.build/release/ftbench run --output "$out" --name multicore --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
-  --interleaving roundrobin,timeslice,uni --ft both --profile lan --duration 5 --warmup 0 --repeat 6
-.build/release/ftbench run --output "$out" --name multicore-free --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
-  --interleaving free --primary-cpus 0-1 --backup-cpus 0-1 --ft both --profile lan --duration 5 --warmup 0 --repeat 6 || true
-for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
-  swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
-    > "$out/benchmarks/$target.md"
+groups=("$@")
+[ ${#groups[@]} -eq 0 ] && groups=(default compute failover state-transfer multicore benchmarks)
+run=.build/release/ftbench
+for group in "${groups[@]}"; do
+  case "$group" in
+  default)
+    rm -rf "$out"/default-*
+    $run run --output "$out" --name default --workload kvstore,compute \
+      --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6 ;;
+  compute)
+    rm -rf "$out"/compute-*
+    $run run --output "$out" --name compute --workload compute --profile lan \
+      --duration 3 --warmup 0.5 --repeat 12 ;;
+  failover)
+    rm -rf "$out"/failover-outage-*
+    $run run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \
+      --rate 10000 --warmup 0.5 --duration 1.5 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
+      --arbiter-latency 1ms --fault 'primary-crash@0.8s..1.6s' ;;
+  state-transfer)
+    rm -rf "$out"/state-transfer-*
+    $run run --output "$out" --name state-transfer --workload kvstore --ft on --profile lan,bw=1gbit \
+      --rate 10000 --warmup 0.5 --duration 1.7 --repeat 20 --heartbeat 10ms --failure-timeout 50ms \
+      --arbiter-latency 1ms --fault 'primary-crash@0.6s..1.0s' --fault 'primary-crash@1.4s..1.8s' ;;
+  multicore)
+    rm -rf "$out"/multicore-*
+    $run run --output "$out" --name multicore --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
+      --interleaving roundrobin,timeslice,uni --ft both --profile lan --duration 5 --warmup 0 --repeat 6
+    $run run --output "$out" --name multicore-free --workload partitioned,lock-heavy,racy-counter --vcpus 2 \
+      --interleaving free --primary-cpus 0-1 --backup-cpus 0-1 --ft both --profile lan --duration 5 --warmup 0 --repeat 6 || true
+    $run run --output "$out" --name multicore-recorded --workload partitioned,lock-heavy --vcpus 2 \
+      --interleaving free,recorded --primary-cpus 0-1 --ft off --duration 5 --warmup 0 --repeat 12
+    for rate in 1 2 5 10 20 50; do
+      $run run --output "$out" --name "multicore-sync-$rate" --workload lock-heavy --define "SYNC_RATE=$rate" --vcpus 2 \
+        --interleaving free,recorded --primary-cpus 0-1 --ft off --duration 5 --warmup 0 --repeat 6
+    done
+    $run run --output "$out" --name multicore-seeds --workload shared-counter,partitioned,lock-heavy --vcpus 2 \
+      --interleaving timeslice,recorded --primary-cpus 0-1 --backup-cpus 0-1 --ft on --profile lan --duration 60 --warmup 0 \
+      --repeat 20 --seed-per-round --no-calibration || true
+    $run run --output "$out" --name multicore-seeds-pc --workload producer-consumer --define ITEMS=5000 --vcpus 2 \
+      --interleaving timeslice,recorded --primary-cpus 0-1 --backup-cpus 0-1 --ft on --profile lan --duration 60 --warmup 0 \
+      --repeat 20 --seed-per-round --no-calibration || true ;;
+  benchmarks)
+    rm -rf "$out/benchmarks"
+    mkdir -p "$out/benchmarks"
+    for target in GuestVMBenchmarks LogChannelBenchmarks ReplicationBenchmarks; do
+      swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
+        > "$out/benchmarks/$target.md"
+    done ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (default compute failover state-transfer multicore benchmarks)" >&2; exit 2 ;;
+  esac
 done

@@ -62,6 +62,12 @@ public struct LogSender: @unchecked Sendable {
         LogEntryCodec.encode(header, payload: payload, into: destination)
     }
 
+    /// Appends an entry whose payload is one u64 (clock and random values, heartbeats).
+    @inline(__always)
+    public func append(_ header: LogEntryHeader, value: UInt64) throws(ChannelError) {
+        try withUnsafeBytes(of: value.littleEndian) { bytes throws(ChannelError) in try append(header, payload: bytes) }
+    }
+
     /// Appends an entry with no payload.
     @inline(__always)
     public func append(_ header: LogEntryHeader) throws(ChannelError) {
@@ -187,6 +193,11 @@ public struct AckSender: @unchecked Sendable {
     }
 
     public var acksSent: UInt64 { line.state.pointee.messages }
+
+    /// Whether an ACK can be sent now without waiting for the primary to take earlier ones off
+    /// the ring. ACKs are cumulative, so a sender that finds no room may skip one: the next
+    /// covers it.
+    public var hasRoom: Bool { line.producer.hasRoom(slots: 2) }
 }
 
 /// Receives acknowledgements on the primary. Use from one thread only.

@@ -37,7 +37,8 @@ public struct Sabotage: Sendable, Equatable {
     public var untrackedWrites = false
 
     /// Recorded interleaving: the primary ends each ticket's step before performing its
-    /// synchronising instruction, so the operation can take effect after a later ticket's.
+    /// synchronising instruction (yielding the CPU in between, as a preempted thread would), so
+    /// the operation can take effect after a later ticket's.
     public var performOutsideTicket = false
     /// Recorded interleaving: the backup skips the first ticket entry of the last vCPU's log.
     public var dropFirstTicket = false

@@ -83,21 +83,31 @@ public final class Sequencer: @unchecked Sendable {
     public struct GaveUp: Error, CustomStringConvertible, Sendable {
         public var ticket: UInt64
         public var performed: UInt64
-        public var description: String { "gave up waiting for ticket \(ticket) at its deadline: the order stands at \(performed)" }
+        public var description: String { "gave up waiting for ticket \(ticket): the order has stood at \(performed) since before its deadline" }
     }
 
     /// Replay: waits until every ticket before `ticket` has been performed, spinning, then
-    /// parked on `vcpu`'s word; gives up at `deadline` (a stalled replay) or when abandoned.
-    public func wait(for ticket: UInt64, vcpu: Int, deadline: FreeRun.Deadline) throws {
+    /// parked on `vcpu`'s word; fails when abandoned, or gives up once `deadline` has passed and
+    /// the order has not moved for `stallNanos` (a stalled replay). A replay that is merely slow
+    /// (its threads hand the order to each other through the scheduler of a loaded host) goes
+    /// on as long as the order moves.
+    public func wait(for ticket: UInt64, vcpu: Int, deadline: FreeRun.Deadline, stallNanos: UInt64 = 1_000_000_000) throws {
         let wanted = 2 &* ticket
         for _ in 0..<spins {
             if order.load(ordering: .acquiring) == wanted { return }
             cpuRelax()
         }
+        var seen = order.load(ordering: .acquiring), movedAt = monotonicNanos()
         while true {
-            if order.load(ordering: .acquiring) == wanted { return }
+            let now = order.load(ordering: .acquiring)
+            if now == wanted { return }
             if abandoned.load(ordering: .acquiring) != 0 { throw Abandoned() }
-            if deadline.hasPassed { throw GaveUp(ticket: ticket, performed: performed) }
+            if now != seen {
+                seen = now
+                movedAt = monotonicNanos()
+            } else if deadline.hasPassed, monotonicNanos() &- movedAt >= stallNanos {
+                throw GaveUp(ticket: ticket, performed: now / 2)
+            }
             parked[vcpu].store(1, ordering: .sequentiallyConsistent)
             if order.load(ordering: .sequentiallyConsistent) != wanted, abandoned.load(ordering: .sequentiallyConsistent) == 0 {
                 // The timeout is a safety net (and bounds the deadline check); wake-ups come from

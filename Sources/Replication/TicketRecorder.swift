@@ -78,12 +78,14 @@ struct TicketRecorder<Sink: LogSink>: VCPUHost, @unchecked Sendable {
         tickets += 1
         if shared.sabotage.performOutsideTicket {
             // Sabotage: the step ends before the operation, which can then take effect after a
-            // later ticket's.
+            // later ticket's. The yield in between stands for a preemption there, so that the
+            // window is hit also when the host runs the two vCPU threads by turns.
             do { try log(.ticket, count: count, value: ticket) } catch {
                 shared.sequencer.release(ticket)
                 throw error
             }
             shared.sequencer.release(ticket)
+            yieldCPU()
             return machine.performSynchronising(vcpu: vcpu)
         }
         defer { shared.sequencer.release(ticket) }
@@ -118,6 +120,9 @@ struct TicketRecorder<Sink: LogSink>: VCPUHost, @unchecked Sendable {
     private func publish() {
         sink.flush()
         shared.flushed.publish(seq, vcpu: vcpu)
+        // Keep this ring's ACKs drained while the guest synchronises often (between its runs
+        // of `FreeRun.chunk` instructions the vCPU would otherwise poll only every few ms).
+        if seq & 255 == 0 { shared.collectors?[vcpu].poll() }
     }
 
     /// The output rule across vCPUs: waits until every ring has been acknowledged up to what

@@ -32,8 +32,8 @@ final class ReplayShared: @unchecked Sendable {
     }
 }
 
-/// The backup's replay could not finish by its deadline (a bounded time after the primary's
-/// run ended).
+/// The backup's replay could not finish: past its deadline (a bounded time after the primary's
+/// run ended), it waited for an entry that never came or for an order that stood still.
 struct ReplayGaveUp: Error, CustomStringConvertible {
     var description: String
 }
@@ -46,7 +46,7 @@ struct ReplayGaveUp: Error, CustomStringConvertible {
 /// ACKs: after a scan that took in an entry flagged `precedesOutput` or `acknowledgeNow`, after
 /// 256 unacknowledged entries, before it waits for more, and every `chunk` instructions while
 /// it runs towards its next entry (so a primary's output that waits for this ring is not held
-/// up for long by this vCPU's computing).
+/// up for long by this vCPU's computing); never waiting for room on the ACK ring.
 struct TicketReplayer: VCPUHost, @unchecked Sendable {
     let vcpu: Int
     let machine: Machine
@@ -205,7 +205,11 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
         return scanned > before
     }
 
+    /// Sends an ACK of everything scanned, unless the ACK ring is full: a primary whose vCPUs
+    /// have ended takes no more ACKs off it, and a replay must never wait for that (it did,
+    /// stalling behind a full ring). A skipped ACK is covered by the next.
     private mutating func acknowledge() throws(ChannelError) {
+        guard acks.hasRoom else { return }
         let ack = Acknowledgement(received: scanned, executed: expected - 1)
         if shared.traceAcks {
             ackDeliveries.append((scanned, try acks.acknowledgeReportingDelivery(ack)))
