@@ -24,7 +24,7 @@ public struct ResultSet {
         "row", "round", "status", "error", "workload", "program_hash", "defines", "vcpus", "memory_bytes", "ft", "channel_profile",
         "one_way_us", "bandwidth_bit_s", "jitter", "ack_policy", "interleaving", "arrivals", "offered_rps", "warmup_s",
         "window_s", "lag_bound_us", "log_capacity", "primary_cpus", "backup_cpus", "seed",
-        "achieved_rps", "ft_ratio", "guest_mips", "work_s", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+        "achieved_rps", "ft_ratio", "guest_mips", "work_s", "free_ratio", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
@@ -175,6 +175,7 @@ public struct ResultSet {
                 onlyMeasured(clients ? Format.fixed(r.achievedRate, 1) : ""), r.ftRatio.map { Format.fixed($0, 4) } ?? "",
                 onlyMeasured(Format.fixed(r.report.guestMIPS, 1)),
                 onlyMeasured(r.report.workNanos.map { Format.fixed(Double($0) / 1e9, 6) } ?? ""),
+                r.freeRatio.map { Format.fixed($0, 4) } ?? "",
                 p(50), p(90), p(99), p(99.9), hasLatency ? us(r.latency.max) : "", pu(50), pu(99),
                 onlyMeasured(clients ? String(r.requestsIntended) : ""), onlyMeasured(clients ? String(r.requestsSent) : ""),
                 onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
@@ -210,7 +211,7 @@ public struct ResultSet {
 
     /// summary.csv: per scenario and metric, the median over the repeats with its interval
     /// (see `MedianInterval`). The FT ratio's values are paired per round (each FT-on run over
-    /// its FT-off twin of the same round).
+    /// its FT-off twin of the same round), and so are the free ratio's.
     public func summaryCSV() -> String {
         var lines = [Self.summaryHeader.joined(separator: ",")]
         for group in groups() {
@@ -225,6 +226,8 @@ public struct ResultSet {
             }
             metrics.append(("guest_mips", ok.map(\.report.guestMIPS)))
             if o.faultTolerance { metrics.append(("ft_ratio", ok.compactMap(\.ftRatio))) }
+            metrics.append(("work_s", ok.compactMap { $0.report.workNanos.map { Double($0) / 1e9 } }))
+            metrics.append(("free_ratio", ok.compactMap(\.freeRatio)))
             for (metric, values) in metrics {
                 guard let interval = MedianInterval(values) else { continue }
                 let half = interval.relativeHalfWidth

@@ -132,6 +132,14 @@ public struct Scenario: Sendable {
         return perSide * (ft ? 2 : 1) > used.count
     }
 
+    /// The key of the `free` FT-off twin: what a fixed-work row's `freeRatio` is taken against.
+    public var freeTwinKey: String {
+        var twin = self
+        twin.options.faultTolerance = false
+        twin.interleaving = .free
+        return twin.key
+    }
+
     /// The FT-off twin's key: what an FT-on scenario's ratio is taken against.
     public var baselineKey: String {
         var twin = self
@@ -173,6 +181,9 @@ public struct ScenarioResult: Sendable {
     public var interference: Interference?
     /// Achieved rate (or guest MIPS without clients) relative to the same round's FT-off twin.
     public var ftRatio: Double?
+    /// For fixed work: the same round's `free` FT-off twin's work time over this row's (the
+    /// recording overhead as a ratio of wall times; guest MIPS would count spin-waits as work).
+    public var freeRatio: Double?
 
     public var divergences: Int { report.divergence == nil ? 0 : 1 }
 
@@ -188,7 +199,7 @@ public struct ScenarioResult: Sendable {
         ScenarioResult(scenario: scenario, round: round, report: .failed(message, faultTolerance: scenario.options.faultTolerance),
                        achievedRate: 0, latency: KVClient.makeHistogram(), uncorrected: KVClient.makeHistogram(),
                        duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0, requestsUnsent: 0,
-                       requestsUnanswered: 0, interference: nil, ftRatio: nil)
+                       requestsUnanswered: 0, interference: nil, ftRatio: nil, freeRatio: nil)
     }
 
     /// What the FT ratio compares: the achieved rate for a workload with clients, else guest MIPS.
@@ -220,7 +231,7 @@ public enum ScenarioRunner {
             latency: used.latency, uncorrected: used.uncorrected, duplicateReplies: used.duplicateReplies,
             requestsIntended: used.intendedMeasured, requestsSent: used.sentMeasured, repliesAnswered: used.repliesMeasured,
             requestsUnsent: used.unsentMeasured, requestsUnanswered: used.unansweredMeasured,
-            interference: used.interference, ftRatio: nil)
+            interference: used.interference, ftRatio: nil, freeRatio: nil)
     }
 
     /// A scenario whose vCPUs run on threads of their own: no clients (no devices); the host's
@@ -240,7 +251,7 @@ public enum ScenarioRunner {
         return ScenarioResult(
             scenario: scenario, round: round, report: report, achievedRate: 0, latency: KVClient.makeHistogram(),
             uncorrected: KVClient.makeHistogram(), duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0,
-            requestsUnsent: 0, requestsUnanswered: 0, interference: before.flatMap { b in after.map { $0.since(b) } }, ftRatio: nil)
+            requestsUnsent: 0, requestsUnanswered: 0, interference: before.flatMap { b in after.map { $0.since(b) } }, ftRatio: nil, freeRatio: nil)
     }
 
     /// Fills in each FT-on result's ratio to its FT-off twin of the same round (same workload,
@@ -258,6 +269,15 @@ public enum ScenarioRunner {
         for i in results.indices where results[i].scenario.options.faultTolerance && usable(results[i]) {
             guard let theirs = baselines["\(results[i].round)|\(results[i].scenario.baselineKey)"], theirs > 0 else { continue }
             results[i].ftRatio = results[i].throughput / theirs
+        }
+        var freeWork: [String: UInt64] = [:]
+        for r in results where r.scenario.interleaving == .free && !r.scenario.options.faultTolerance && usable(r) {
+            if let work = r.report.workNanos { freeWork["\(r.round)|\(r.scenario.key)"] = work }
+        }
+        for i in results.indices where usable(results[i]) && results[i].scenario.key != results[i].scenario.freeTwinKey {
+            guard let work = results[i].report.workNanos, work > 0,
+                  let theirs = freeWork["\(results[i].round)|\(results[i].scenario.freeTwinKey)"] else { continue }
+            results[i].freeRatio = Double(theirs) / Double(work)
         }
     }
 }

@@ -287,6 +287,33 @@ struct CommandLineTests {
         #expect(rows.allSatisfy { (Double($0["work_s"] ?? "") ?? 0) > 0 && (Double($0["work_s"] ?? "") ?? 9) < 5 })
     }
 
+    /// Recording overhead: each fixed-work row's work time against the same round's free FT-off
+    /// twin, in runs.csv and, with its interval, in summary.csv.
+    @Test("free_ratio pairs each fixed-work row with its free FT-off twin of the same round")
+    func freeRatio() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-fr-\(UUID().uuidString)").path
+        let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "free,recorded,roundrobin",
+                                 "--ft", "off", "--duration", "5", "--warmup", "0", "--no-calibration", "--primary-cpus", "0-1",
+                                 "--output", dir, "--name", "fr", "--repeat", "2")
+        #expect(result.status == 0, "\(result.stderr)")
+        let set = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first)
+        let lines = try String(contentsOfFile: "\(dir)/\(set)/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) }
+        for row in rows {
+            let ratio = Double(row["free_ratio"] ?? "")
+            if row["interleaving"] == "free" {
+                #expect(ratio == nil)
+            } else {
+                // The twin's work time over this row's, from the same round's work_s columns.
+                let twin = try #require(rows.first { $0["interleaving"] == "free" && $0["round"] == row["round"] })
+                let expected = (Double(twin["work_s"] ?? "") ?? 0) / (Double(row["work_s"] ?? "") ?? 1)
+                #expect(abs((ratio ?? 0) - expected) < 0.001 * expected, "\(row)")
+            }
+        }
+        let summary = try String(contentsOfFile: "\(dir)/\(set)/summary.csv", encoding: .utf8)
+        #expect(summary.split(separator: "\n").filter { $0.contains(",free_ratio,") }.count == 2)
+    }
+
     /// The README's failover example: a primary crash, detected, taken over, and reported in
     /// faults.csv and timeline.csv.
     @Test("run --fault crashes the primary; faults.csv and timeline.csv say what the clients saw")
