@@ -202,7 +202,8 @@ struct Run: ParsableCommand {
         let scenarios = try buildScenarios(placement: placement)
         let oversubscribed = scenarios.contains { $0.isOversubscribed(cpuCount: host.cpuCount) }
         if oversubscribed {
-            FileHandle.standardError.write(Data("ftbench: warning: more spinning threads than CPUs in some scenarios (the primary and the backup share CPUs \(describeCPUs(Array(Set((placement.primaryCPUs ?? []) + (placement.backupCPUs ?? [])))))): they wait for each other's time slices; those rows are flagged oversubscribed and give no overhead figures\n".utf8))
+            let sides = "primary on CPUs \(placement.primaryCPUs.map(describeCPUs) ?? "any"), backup on CPUs \(placement.backupCPUs.map(describeCPUs) ?? "any")"
+            FileHandle.standardError.write(Data("ftbench: warning: more spinning threads than CPUs in some scenarios (\(sides); free and recorded run a thread per vCPU): they wait for each other's time slices; those rows are flagged oversubscribed and give no overhead figures (--primary-cpus and --backup-cpus give each side its CPUs)\n".utf8))
         }
         try ResultSet.checkWritable(output)
         if let recordLog { try ResultSet.checkWritable(recordLog) }

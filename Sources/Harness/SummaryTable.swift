@@ -1,5 +1,6 @@
 /// The terminal summary of a result set: one line per scenario, medians over its rounds, and
-/// with repeats the FT ratio's 95% interval.
+/// with repeats the FT ratio's 95% interval. Sets that tell interleaving modes apart also show
+/// the fixed work's time and its ratio to the free twin (`free_ratio`), with its interval.
 public enum SummaryTable {
     public static func render(_ set: ResultSet) -> String {
         // The interleaving column appears when a set has several vCPUs or modes to tell apart.
@@ -7,8 +8,8 @@ public enum SummaryTable {
             if case .roundRobin = group[0].scenario.interleaving { return group[0].scenario.vcpus > 1 }
             return true
         }
-        let header = ["workload", "profile", "ack", "FT"] + (showMode ? ["vCPUs", "interleaving"] : []) + ["offered/s", "achieved/s", "ratio", "MIPS", "p50 µs", "p99 µs",
-                      "log Mbit/s", "stall %", "lag p99 µs", "runs", "status"]
+        let header = ["workload", "profile", "ack", "FT"] + (showMode ? ["vCPUs", "interleaving"] : []) + ["offered/s", "achieved/s", "ratio", "MIPS"]
+            + (showMode ? ["work ms", "vs free"] : []) + ["p50 µs", "p99 µs", "log Mbit/s", "stall %", "lag p99 µs", "runs", "status"]
         var rows = [header]
         for group in set.groups() {
             let first = group[0], o = first.scenario.options, ft = o.faultTolerance
@@ -19,11 +20,13 @@ public enum SummaryTable {
             func percentile(_ q: Double) -> String {
                 median(ok.filter { $0.latency.totalCount > 0 }.map { Double($0.latency.valueAtPercentile(q)) / 1e3 }, 1)
             }
-            var ratio = "-"
-            if let interval = MedianInterval(ok.compactMap(\.ftRatio)) {
-                ratio = Format.fixed(interval.median, 3)
-                if interval.count > 1 { ratio += " [\(Format.fixed(interval.low, 3)), \(Format.fixed(interval.high, 3))]" }
+            func withInterval(_ values: [Double]) -> String {
+                guard let interval = MedianInterval(values) else { return "-" }
+                let median = Format.fixed(interval.median, 3)
+                return interval.count > 1 ? median + " [\(Format.fixed(interval.low, 3)), \(Format.fixed(interval.high, 3))]" : median
             }
+            let ratio = withInterval(ok.compactMap(\.ftRatio))
+            let work = showMode ? [median(ok.compactMap { $0.report.workNanos.map { Double($0) / 1e6 } }, 1), withInterval(ok.compactMap(\.freeRatio))] : []
             let clients = first.scenario.rate != nil
             let failed = group.count - ok.count
             let noisy = ok.filter { $0.interference?.isNoisy == true }.count
@@ -36,6 +39,7 @@ public enum SummaryTable {
             ] + mode + [
                 clients && !first.scenario.arrivals.isClosed ? Format.number(first.scenario.rate!) : "-",
                 clients ? median(ok.map(\.achievedRate), 0) : "-", ratio, median(ok.map(\.report.guestMIPS), 1),
+            ] + work + [
                 percentile(50), percentile(99),
                 ft ? median(ok.map { $0.report.windowNanos > 0 ? Double($0.report.logBytes) * 8 / $0.report.windowSeconds / 1e6 : 0 }, 2) : "-",
                 median(ok.map { $0.report.primaryStallFraction * 100 }, 2),
