@@ -20,8 +20,7 @@
 #   multicore-sync-N-*/ lock-heavy at SYNC_RATE=N (1, 2, 5, 10, 20, 50 per 1,000 instructions),
 #                       free against recorded with FT off, 6 rounds: overhead against the rate
 #   multicore-seeds-*/  the data-race-free built-ins under timeslice and recorded, FT on over lan,
-#                       20 rounds of 20 seeds (--seed-per-round): divergences (producer-consumer at
-#                       ITEMS=5000 in multicore-seeds-pc-*/: recorded replays its spin-waits slowly)
+#                       20 rounds of 20 seeds (--seed-per-round): divergences
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
@@ -66,10 +65,7 @@ for group in "${groups[@]}"; do
       $run run --output "$out" --name "multicore-sync-$rate" --workload lock-heavy --define "SYNC_RATE=$rate" --vcpus 2 \
         --interleaving free,recorded --primary-cpus 0-1 --ft off --duration 5 --warmup 0 --repeat 6
     done
-    $run run --output "$out" --name multicore-seeds --workload shared-counter,partitioned,lock-heavy --vcpus 2 \
-      --interleaving timeslice,recorded --primary-cpus 0-1 --backup-cpus 0-1 --ft on --profile lan --duration 60 --warmup 0 \
-      --repeat 20 --seed-per-round --no-calibration || true
-    $run run --output "$out" --name multicore-seeds-pc --workload producer-consumer --define ITEMS=5000 --vcpus 2 \
+    $run run --output "$out" --name multicore-seeds --workload shared-counter,partitioned,lock-heavy,producer-consumer --vcpus 2 \
       --interleaving timeslice,recorded --primary-cpus 0-1 --backup-cpus 0-1 --ft on --profile lan --duration 60 --warmup 0 \
       --repeat 20 --seed-per-round --no-calibration || true ;;
   benchmarks)
