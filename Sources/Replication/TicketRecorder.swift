@@ -103,7 +103,11 @@ struct TicketRecorder<Sink: LogSink>: VCPUHost, @unchecked Sendable {
                             payload: payload)
         }
         publish()
-        if let collectors = shared.collectors { try hold(collectors) }
+        guard let collectors = shared.collectors else { return }
+        for ring in needed.indices { needed[ring] = shared.flushed[ring] }
+        try hold(collectors)
+        // Traced apart from the hold, so that the audit sees every release, held or not.
+        if shared.traceOutputs { releases.append((monotonicNanos(), needed)) }
     }
 
     mutating func ended(count: UInt64, fault: GuestFault?) throws {
@@ -126,10 +130,9 @@ struct TicketRecorder<Sink: LogSink>: VCPUHost, @unchecked Sendable {
     }
 
     /// The output rule across vCPUs: waits until every ring has been acknowledged up to what
-    /// had been appended to it when the output was issued.
+    /// had been appended to it when the output was issued (`needed`).
     private mutating func hold(_ collectors: [AckCollector]) throws {
         let began = monotonicNanos()
-        for ring in needed.indices { needed[ring] = shared.flushed[ring] }
         for ring in needed.indices where !(shared.sabotage.outputRuleOwnVCPUOnly && ring != vcpu) {
             var spins = 0
             while collectors[ring].acknowledged < needed[ring] {
@@ -139,8 +142,6 @@ struct TicketRecorder<Sink: LogSink>: VCPUHost, @unchecked Sendable {
                 if spins & 1023 == 0 { yieldCPU() } else { cpuRelax() }
             }
         }
-        let now = monotonicNanos()
-        holdNanos += now - began
-        if shared.traceOutputs { releases.append((now, needed)) }
+        holdNanos += monotonicNanos() - began
     }
 }
