@@ -74,8 +74,7 @@ struct StateTransferTests {
     @Test("repeated primary crashes: each newest backup takes over, and nothing is lost")
     func repeatedFailovers() throws {
         for point in 0..<repeatedFailoverPoints {
-            var held = false
-            for attempt in 0..<3 where !held {
+            _ = try Self.underPremise("point \(point): a restore ended before the second crash") { attempt -> Bool? in
                 let seed = UInt64(point + 1 + 1_000 * attempt)
                 var points = FaultPoints(seed ^ 0x2E57)
                 var scenario = FailoverScenario(seed: seed, faults: [
@@ -89,15 +88,25 @@ struct StateTransferTests {
                 let context = "point \(point), seed \(seed): \(scenario.command)"
                 #expect(report.divergence == nil && f.epochsWithTwoOwners.isEmpty, "\(context)")
                 guard let restored = f.transfers.lazy.compactMap(\.resumedAt).first, let second = f.faultTimes[1],
-                      restored < second else { continue }
-                held = true
+                      restored < second else { return nil }
                 #expect(report.failure == nil, "\(report.failure ?? "") — \(context)")
                 #expect(f.finalEpoch == 3 && f.survivor == .a, "\(context)")
                 #expect(f.events.filter { $0.kind == .restored }.count >= 1, "\(context)")
                 #expect(f.outputsLost == 0 && f.requestsUnanswered == 0 && client.duplicateReplies == 0, "\(context)")
+                return true
             }
-            if !held { Issue.record("point \(point): in 3 draws no restore ended before the second crash: the host was too starved for this test's premise") }
         }
+    }
+
+    /// Runs `attempt` (numbered from 0) until it returns a value, at most `attempts` times. Each
+    /// attempt checks what must hold whatever the timing, and returns nil when a starved host
+    /// broke the test's timing premise; if every attempt did, an issue says so (never a pass).
+    static func underPremise<T>(_ premise: String, attempts: Int = 3, _ attempt: (Int) throws -> T?) throws -> T? {
+        for n in 0..<attempts {
+            if let value = try attempt(n) { return value }
+        }
+        Issue.record("in \(attempts) runs this premise never held: \(premise); the host was too starved for the test")
+        return nil
     }
 
     /// Two failovers, the second one a partition that the restored backup wins: side B takes
@@ -118,19 +127,16 @@ struct StateTransferTests {
             .arbiterPartition(at: .elapsed(nanos: 1_000_000_000), duration: 600_000_000, side: .b),
         ], sabotage: sabotage)
         scenario.duration = 1.9
-        let attempts = 3
-        for _ in 1...attempts {
+        return try underPremise("the first state transfer ended before the partition") { _ -> FailoverReport? in
             let (report, client) = try scenario.run()
             let f = try #require(report.failover)
             #expect(report.failure == nil, "\(report.failure ?? "") — \(scenario.command)")
             #expect(f.outputsLost == 0 && client.duplicateReplies == 0 && f.epochsWithTwoOwners.isEmpty, "\(scenario.command)")
             let cut = try #require(f.faultTimes[1])
-            guard let restored = f.transfers.first?.resumedAt, restored < cut else { continue }
+            guard let restored = f.transfers.first?.resumedAt, restored < cut else { return nil }
             #expect(f.finalEpoch == 3 && f.survivor == .a, "\(scenario.command)")
             return f
         }
-        Issue.record("in \(attempts) runs the first state transfer never ended before the partition: the host was too starved for this test's premise")
-        return nil
     }
 
     @Test("a partition the restored backup wins, after a first failover: the requests the cut-off primary took are re-sent, nothing is lost")
