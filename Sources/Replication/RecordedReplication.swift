@@ -20,12 +20,16 @@ import Topology
 /// `flush` discards (`DiscardingLog`): the cost of recording alone. Guests with devices are
 /// refused, as by `FreeRun`.
 public enum RecordedReplication {
-    /// Spins before a replaying vCPU that waits for its ticket parks: as long as a ring's
-    /// default wait (about 1 ms), since a handoff through a futex costs microseconds and the
-    /// backup hands the order between its threads at every ticket of another vCPU.
-    static var spins: Int {
-        if case .spinThenPark(let n) = WaitStrategy.default { return n }
-        return 1_000
+    /// Spins before a replaying vCPU that waits for its ticket parks: as long as the rings wait
+    /// (`options.wait`; by default 20,000, about a millisecond), since a handoff through a futex
+    /// costs microseconds and the backup hands the order between its threads at every ticket of
+    /// another vCPU. A strategy that never parks spins 2^24 times (about a second) between
+    /// parks, so that a stalled order is still noticed.
+    static func spins(_ wait: WaitStrategy) -> Int {
+        switch wait {
+        case .spin: 1 << 24
+        case .spinThenYield(let n), .spinThenPark(let n): n
+        }
     }
 
     public static func run(program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions) throws -> ReplicationReport {
@@ -49,7 +53,7 @@ public enum RecordedReplication {
         let backup = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .b))
         backup.synchronisingExits = true
         let backupDeadline = FreeRun.Deadline(start &+ options.durationNanos &+ FreeReplication.stallGrace(options, primaryNanos: options.durationNanos))
-        let replay = ReplayShared(sequencer: Sequencer(vcpus: vcpus, spins: spins), channels: channels, deadline: backupDeadline, options: options)
+        let replay = ReplayShared(sequencer: Sequencer(vcpus: vcpus, spins: spins(options.wait)), channels: channels, deadline: backupDeadline, options: options)
         let backupSide = SideThread(name: "backup", running: backup) { backup -> (ParallelRun.Summary, [TicketReplayer]) in
             let hosts = (0..<vcpus).map { TicketReplayer(vcpu: $0, machine: backup, channel: channels[$0], shared: replay) }
             return ParallelRun.run(backup, hosts: hosts, cpus: options.backupCPUs, namePrefix: "backup")

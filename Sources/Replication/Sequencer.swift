@@ -30,7 +30,7 @@ public final class Sequencer: @unchecked Sendable {
     private let abandoned: UnsafeAtomic<UInt32>
     private let parked: [UnsafeAtomic<UInt32>]
     private let parkedWords: [UnsafeMutablePointer<UInt32>]
-    /// Spins before a waiting vCPU parks: about 40-80 µs of PAUSE on this machine's cores.
+    /// Spins before a waiting vCPU parks.
     public let spins: Int
 
     public init(vcpus: Int, spins: Int = 1_000) {
@@ -95,6 +95,7 @@ public final class Sequencer: @unchecked Sendable {
         let wanted = 2 &* ticket
         for _ in 0..<spins {
             if order.load(ordering: .acquiring) == wanted { return }
+            if abandoned.load(ordering: .relaxed) != 0 { break }  // the loop below throws
             cpuRelax()
         }
         var seen = order.load(ordering: .acquiring), movedAt = monotonicNanos()
