@@ -32,9 +32,13 @@ public final class Sequencer: @unchecked Sendable {
     private let parkedWords: [UnsafeMutablePointer<UInt32>]
     /// Spins before a waiting vCPU parks.
     public let spins: Int
+    /// How long a parked vCPU sleeps at most before it looks again (a safety net, and the
+    /// granularity of the stall check; wake-ups come from `advance` and `abandon`).
+    public let parkTimeoutNanos: UInt64
 
-    public init(vcpus: Int, spins: Int = 1_000) {
+    public init(vcpus: Int, spins: Int = 1_000, parkTimeoutNanos: UInt64 = 10_000_000) {
         self.spins = spins
+        self.parkTimeoutNanos = parkTimeoutNanos
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 256 + 128 * vcpus, alignment: 128)
         self.memory = memory
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: 256 + 128 * vcpus)
@@ -111,9 +115,7 @@ public final class Sequencer: @unchecked Sendable {
             }
             parked[vcpu].store(1, ordering: .sequentiallyConsistent)
             if order.load(ordering: .sequentiallyConsistent) != wanted, abandoned.load(ordering: .sequentiallyConsistent) == 0 {
-                // The timeout is a safety net (and bounds the deadline check); wake-ups come from
-                // `advance`.
-                Futex.wait(parkedWords[vcpu], expected: 1, timeoutNanos: 10_000_000)
+                Futex.wait(parkedWords[vcpu], expected: 1, timeoutNanos: parkTimeoutNanos)
             }
             parked[vcpu].store(0, ordering: .relaxed)
         }
