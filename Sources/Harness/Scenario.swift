@@ -153,7 +153,7 @@ public enum ScenarioStatus: String, Sendable {
     case ok
     /// The backup's replay did not match the primary (the report says where).
     case diverged
-    /// Free interleaving: the backup gave up a bounded time after the primary ended.
+    /// Free or recorded interleaving: the backup gave up a bounded time after the primary ended.
     case stalled
     /// The scenario could not run or broke off (the error says why); its figures are empty.
     case failed
@@ -214,9 +214,9 @@ public enum ScenarioRunner {
     public static func run(_ scenario: Scenario, round: Int = 0, recording: LogRecording? = nil) -> ScenarioResult {
         var scenario = scenario
         scenario.options.faults = Fault.draw(scenario.options.faults, seed: scenario.options.seed, round: round)
+        if scenario.interleaving.isParallel { return runParallel(scenario, round: round) }
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
-        if scenario.interleaving.isParallel { return runParallel(scenario, round: round) }
         let report: ReplicationReport, used: KVClient
         do {
             let trace = scenario.options.faultTolerance ? try recording?.writer(for: scenario, round: round) : nil

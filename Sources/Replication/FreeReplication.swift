@@ -38,14 +38,7 @@ public enum FreeReplication {
         backupDeadline.set(end &+ stallGrace(options, primaryNanos: end - start))
         let backupRun = try backupSide?.join()
 
-        var report = ReplicationReport.empty(faultTolerance: options.faultTolerance)
-        report.failure = primaryRun.firstFault.map { "primary: \($0)" } ?? primaryRun.pinningFailure.map { "primary: \($0)" }
-        report.windowNanos = max(1, primaryRun.wallNanos)
-        report.workNanos = primaryRun.finished ? end - start : nil
-        report.primaryInstructions = primaryRun.totalInstructions
-        report.outputs = primaryRun.vcpus.reduce(0) { $0 + $1.outputCount }
-        report.primaryStateHash = primaryRun.stateHash
-        report.primaryCPUs = primaryRun.cpusUsed
+        var report = ReplicationReport.parallelPrimary(primaryRun, start: start, end: end, faultTolerance: options.faultTolerance)
         guard let backupRun else { return report }
         report.backupCPUs = backupRun.cpusUsed
         if let unpinned = backupRun.pinningFailure { report.failure = report.failure ?? "backup: \(unpinned)" }

@@ -100,18 +100,10 @@ public enum RecordedReplication {
     /// What the primary measured, both with and without a backup.
     private static func primaryReport<Sink: LogSink>(_ run: ParallelRun.Summary, _ recorders: [TicketRecorder<Sink>], start: UInt64, end: UInt64,
                                                      options: ReplicationOptions) -> ReplicationReport {
-        var report = ReplicationReport.empty(faultTolerance: options.faultTolerance)
-        report.failure = run.firstFault.map { "primary: \($0)" } ?? run.pinningFailure.map { "primary: \($0)" }
-            ?? run.firstError.map { "primary: \($0)" }
-        if !run.finished, report.failure == nil, run.firstError == nil {
+        var report = ReplicationReport.parallelPrimary(run, start: start, end: end, faultTolerance: options.faultTolerance)
+        if !run.finished, report.failure == nil {
             report.failure = "the primary's guest had not halted when the run's duration ran out: recorded interleaving compares whole runs of fixed-work guests only"
         }
-        report.windowNanos = max(1, run.wallNanos)
-        report.workNanos = run.finished ? end - start : nil
-        report.primaryInstructions = run.totalInstructions
-        report.outputs = run.vcpus.reduce(0) { $0 + $1.outputCount }
-        report.primaryStateHash = run.stateHash
-        report.primaryCPUs = run.cpusUsed
         report.logEntries = recorders.reduce(0) { $0 + $1.sink.entriesSent }
         report.orderingEntries = recorders.reduce(0) { $0 + $1.tickets }
         report.logBytes = recorders.reduce(0) { $0 + $1.sink.bytesSent }

@@ -73,6 +73,22 @@ public struct ReplicationReport: Sendable {
             backupStateHash: nil, backupEntriesReplayed: 0, backupOutputsChecked: 0)
     }
 
+    /// What the primary's side of a parallel run (`free`, `recorded`) measured, from `start` to
+    /// `end`: its first fault, an unpinnable thread or a host's error as the failure; the work
+    /// time if every vCPU halted.
+    static func parallelPrimary(_ run: ParallelRun.Summary, start: UInt64, end: UInt64, faultTolerance: Bool) -> ReplicationReport {
+        var report = empty(faultTolerance: faultTolerance)
+        report.failure = run.firstFault.map { "primary: \($0)" } ?? run.pinningFailure.map { "primary: \($0)" }
+            ?? run.firstError.map { "primary: \($0)" }
+        report.windowNanos = max(1, run.wallNanos)
+        report.workNanos = run.finished ? end - start : nil
+        report.primaryInstructions = run.totalInstructions
+        report.outputs = run.vcpus.reduce(0) { $0 + $1.outputCount }
+        report.primaryStateHash = run.stateHash
+        report.primaryCPUs = run.cpusUsed
+        return report
+    }
+
     /// The report of a scenario that could not run, or broke off, with its one-line reason.
     public static func failed(_ message: String, faultTolerance: Bool) -> ReplicationReport {
         var report = empty(faultTolerance: faultTolerance)
