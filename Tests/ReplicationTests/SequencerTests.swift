@@ -14,13 +14,18 @@ struct SequencerTests {
         var tickets: [UInt64] = []
     }
 
+    /// Both threads start together (a barrier), so that their steps contend from the first.
     @Test("recording: two threads' steps never overlap, and the tickets are 0, 1, 2, ... each once")
     func mutualExclusion() {
         let sequencer = Sequencer(vcpus: 2)
         let shared = Unprotected()
-        let rounds = 100_000
+        shared.tickets.reserveCapacity(1_000_000)
+        let rounds = 500_000
+        let ready = Atomic<Int>(0)
         let threads = (0..<2).map { _ in
             PinnedThread(cpus: nil) {
+                ready.add(1, ordering: .acquiringAndReleasing)
+                while ready.load(ordering: .acquiring) < 2 { cpuRelax() }
                 for _ in 0..<rounds {
                     let ticket = sequencer.acquire()
                     shared.count += 1
@@ -31,7 +36,7 @@ struct SequencerTests {
         }
         threads.forEach { $0.join() }
         #expect(shared.count == 2 * rounds)
-        #expect(shared.tickets == Array(0..<UInt64(2 * rounds)))
+        #expect(shared.tickets.elementsEqual(0..<UInt64(2 * rounds)), "tickets out of order, repeated or missing")
         #expect(sequencer.performed == UInt64(2 * rounds))
     }
 
