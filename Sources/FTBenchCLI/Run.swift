@@ -299,9 +299,7 @@ struct Run: ParsableCommand {
             do { _ = try Machine.memorySize(for: program, vcpus: vcpuCount, requested: memoryBytes) } catch {
                 throw CLIError("--workload \(name): \(error)")
             }
-            for mode in interleavings where mode.isParallel {
-                if let refusal = FreeRun.refusal(for: program, mode: mode.description) { throw CLIError("--interleaving \(mode): \(refusal)") }
-            }
+            if interleavings.contains(.free), let refusal = FreeRun.refusal(for: program) { throw CLIError("--interleaving free: \(refusal)") }
             let servesRequests = program.instructions.contains { $0.op == .dmapost }
             // Closed-loop clients ignore the rate: one scenario, not one per listed rate.
             let loads: [Double?] = !servesRequests ? [nil] : arrivalMode.isClosed ? [rates[0]] : rates.map(Optional.some)

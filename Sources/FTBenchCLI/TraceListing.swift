@@ -48,6 +48,8 @@ enum TraceListing {
             return value.map { "until \($0)\(entry.header.flags.contains(.preemptible) ? ", preemptible" : "")" } ?? "(no value)"
         case .preempt: return "slice ends here (host time slice expired)"
         case .ticket: return value.map { "ticket \($0)" } ?? "(no ticket)"
+        case .ticketedRequest:
+            return value.map { "ticket \($0), a \(entry.payload.count - 8)-byte request" } ?? "(no ticket)"
         case .heartbeat: return value.map { "clock \($0)" } ?? "(no value)"
         case .endOfLog: return value.map { "final state hash \(Format.hex($0))" } ?? "(no value)"
         case .outputsReleased: return value.map { "outputs up to \($0) released" } ?? "(no value)"

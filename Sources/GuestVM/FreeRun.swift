@@ -7,9 +7,9 @@ import Topology
 /// round-robin.
 ///
 /// Free runs serve compute guests: clock and random reads are answered on the vCPU's own thread
-/// (the host clock, a generator per vCPU), outputs are kept per vCPU. The timer and DMA devices
-/// are served by a one-thread host, so a program that uses `settimer`, `dmapost` or `wfi` is
-/// refused. Nothing is logged, so nothing can be replayed: that is what this mode measures
+/// (the host clock, a generator per vCPU), outputs are kept per vCPU. A program that uses
+/// `settimer`, `dmapost` or `wfi` is refused: with nothing recorded, a request could not reach
+/// the backup's execution where it reached the primary's. Nothing is logged, so nothing can be replayed: that is what this mode measures
 /// against.
 public enum FreeRun {
     public typealias VCPUResult = ParallelRun.VCPUResult
@@ -35,12 +35,13 @@ public enum FreeRun {
         public init(description: String) { self.description = description }
     }
 
-    /// Why `program` cannot run on parallel threads, if it cannot: it uses a device (timer,
-    /// DMA), which a one-thread host serves.
-    public static func refusal(for program: Program, mode: String = "free") -> Refused? {
+    /// Why `program` cannot run free, if it cannot: it uses a device (timer, DMA), and with
+    /// nothing recorded a request could not reach the backup's execution where it reached the
+    /// primary's (the `recorded` interleaving serves devices).
+    public static func refusal(for program: Program) -> Refused? {
         let devices: Set<Opcode> = [.settimer, .dmapost, .wfi]
         guard let used = program.instructions.first(where: { devices.contains($0.op) }) else { return nil }
-        return Refused(description: "\(program.name) uses \(used.op.mnemonic): \(mode) interleaving runs guests without devices (timer, DMA), which a one-thread host serves")
+        return Refused(description: "\(program.name) uses \(used.op.mnemonic): free interleaving runs guests without devices (timer, DMA); recorded serves them")
     }
 
     /// Output bytes kept per vCPU for the caller to print; the hash covers all of them.

@@ -315,14 +315,12 @@ extension Machine {
             case .cpuid:
                 r[ip.d] = UInt64(cpu.index); ip += 1
             case .settimer:
-                devices.timerPeriodMicros = r[ip.a]
-                devices.timerVCPU = cpu.index; ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                setTimer(r[ip.a], vcpu: cpu.index); ip += 1
             case .dmapost:
-                let a = r[ip.a], n = r[ip.b]
-                guard n >= 8, memory.contains(address: a, count: n) else {
-                    return fault(.badDMABuffer(address: a, length: n), cpu, ip, code, runStart, retired)
-                }
-                devices.dmaBuffer = .init(address: a, length: n, vcpu: cpu.index); ip += 1
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if let kind = postDMABuffer(r[ip.a], length: r[ip.b], vcpu: cpu.index) { return fault(kind, cpu, ip, code, runStart, retired) }
+                ip += 1
 
             // Traps retire and leave with `ip` past them.
             case .rdclock:
@@ -405,7 +403,17 @@ extension Machine {
         let ip = UnsafePointer(cpu.code.instructions) + cpu.pc
         let op = ip.pointee.op
         precondition(op.synchronises, "performSynchronising: \(op.mnemonic) at pc \(cpu.pc) does not synchronise")
-        let kind = Self.synchronising(op, ip, cpu.registers, memory.base, UInt64(memory.size) &- 8, stores)
+        let r = cpu.registers
+        let kind: GuestFault.Kind?
+        switch op {
+        case .settimer:
+            setTimer(r[ip.a], vcpu: vcpu)
+            kind = nil
+        case .dmapost:
+            kind = postDMABuffer(r[ip.a], length: r[ip.b], vcpu: vcpu)
+        default:
+            kind = Self.synchronising(op, ip, r, memory.base, UInt64(memory.size) &- 8, stores)
+        }
         if let kind {
             let fault = GuestFault(kind: kind, vcpu: vcpu, pc: cpu.pc, instructionCount: cpu.retired)
             cpu.fault = fault
@@ -416,11 +424,30 @@ extension Machine {
         return nil
     }
 
-    /// Whether `vcpu`'s next instruction synchronises (what a `.synchronise` exit would stop at).
-    public func synchronisesNext(vcpu: Int) -> Bool {
-        let cpu = cpus[vcpu]
-        return cpu.pc < cpu.code.count && cpu.code.instructions[cpu.pc].op.synchronises
+    /// `settimer`: the timer's period (µs of host time, 0 stops it); its ticks go to `vcpu`.
+    @inline(__always)
+    func setTimer(_ periodMicros: UInt64, vcpu: Int) {
+        devices.timerPeriodMicros = periodMicros
+        devices.timerVCPU = vcpu
     }
+
+    /// `dmapost`: posts `[address, address + length)` as the receive buffer, or returns the
+    /// fault if it cannot hold a request's length word or lies outside memory.
+    @inline(__always)
+    func postDMABuffer(_ address: UInt64, length: UInt64, vcpu: Int) -> GuestFault.Kind? {
+        guard length >= 8, memory.contains(address: address, count: length) else { return .badDMABuffer(address: address, length: length) }
+        devices.dmaBuffer = .init(address: address, length: length, vcpu: vcpu)
+        return nil
+    }
+
+    /// The opcode of `vcpu`'s next instruction, if its pc is inside the program.
+    public func nextOpcode(vcpu: Int) -> Opcode? {
+        let cpu = cpus[vcpu]
+        return cpu.pc < cpu.code.count ? cpu.code.instructions[cpu.pc].op : nil
+    }
+
+    /// Whether `vcpu`'s next instruction synchronises (what a `.synchronise` exit would stop at).
+    public func synchronisesNext(vcpu: Int) -> Bool { nextOpcode(vcpu: vcpu)?.synchronises ?? false }
 
     /// Leaves the loop with `exit`; instructions before `ip` in the current block retire.
     @inline(never)
@@ -492,12 +519,17 @@ extension UnsafePointer where Pointee == Instruction {
 }
 
 extension Opcode {
-    /// The instructions that order memory between vCPUs: the atomics, the fence and the ordered
-    /// accesses (docs/ISA.md, "Memory model"). The `recorded` interleaving tickets each of them.
+    /// The instructions that order memory or the devices between vCPUs: the atomics, the fence
+    /// and the ordered accesses (docs/ISA.md, "Memory model"), and the writes of the machine's
+    /// device registers, `settimer` and `dmapost` (one timer and one receive buffer for every
+    /// vCPU). The `recorded` interleaving tickets each of them.
     public var synchronises: Bool {
         switch self {
-        case .cas, .xadd, .fence, .ldacq, .strel: true
+        case .cas, .xadd, .fence, .ldacq, .strel, .settimer, .dmapost: true
         default: false
         }
     }
+
+    /// `settimer` and `dmapost`: they write the machine's device registers.
+    public var writesDevice: Bool { self == .settimer || self == .dmapost }
 }

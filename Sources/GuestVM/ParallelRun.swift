@@ -23,10 +23,29 @@ public protocol VCPUHost: Sendable {
     /// One of the methods above threw `error`, which stops this vCPU: a host whose vCPUs wait
     /// on each other stops the others here.
     mutating func stopped(by error: any Error)
+    /// Called before each run of the vCPU, at `count`: raise the interrupts and deliver the DMA
+    /// due now, on this vCPU only (no thread touches another's vCPU). Events enter the guest
+    /// only here and in `idle`, at exact counts.
+    mutating func injectEvents(count: UInt64) throws
+    /// The vCPU waits for an interrupt (`wfi`) at `count` and has none pending: return once one
+    /// has been raised on it (`.woken`), or say that none ever will (`.ended`: the vCPU's run
+    /// ends there, as at a halt) or that the host stops it (`.stopped`: a deadline passed).
+    mutating func idle(count: UInt64) throws -> IdleOutcome
+}
+
+/// How a vCPU waiting for an interrupt in a parallel run goes on.
+public enum IdleOutcome: Sendable {
+    case woken
+    case ended
+    case stopped
 }
 
 extension VCPUHost {
     public func stopped(by error: any Error) {}
+    /// A host without devices injects nothing.
+    public func injectEvents(count: UInt64) {}
+    /// A host without devices wakes no vCPU: a wait ends its run.
+    public func idle(count: UInt64) -> IdleOutcome { .ended }
 }
 
 /// Runs every vCPU of a machine on a host thread of its own, truly in parallel, each thread
@@ -44,9 +63,12 @@ public enum ParallelRun {
         /// What a host threw, which stopped this vCPU (a divergence, a closed channel).
         public var error: (any Error)?
         public var cpusAllowed: [Int]
+        /// The vCPU's run ended (a halt, a fault, or a wait nothing would end), rather than
+        /// being stopped by its host.
+        public var ended: Bool
 
         public init(instructions: UInt64, outputs: [[UInt8]], outputCount: Int, outputHash: UInt64, fault: GuestFault?,
-                    error: (any Error)? = nil, cpusAllowed: [Int]) {
+                    error: (any Error)? = nil, cpusAllowed: [Int], ended: Bool) {
             self.instructions = instructions
             self.outputs = outputs
             self.outputCount = outputCount
@@ -54,6 +76,7 @@ public enum ParallelRun {
             self.fault = fault
             self.error = error
             self.cpusAllowed = cpusAllowed
+            self.ended = ended
         }
     }
 
@@ -64,7 +87,8 @@ public enum ParallelRun {
         public var stateHash: UInt64
         /// Guest memory alone (`Machine.memoryHash`).
         public var memoryHash: UInt64
-        /// Every vCPU halted (or faulted); false when a host stopped one first.
+        /// Every vCPU's run ended (halted, faulted, or waiting with no event to come); false
+        /// when a host stopped one first.
         public var finished: Bool
         public var totalInstructions: UInt64 { vcpus.reduce(0) { $0 + $1.instructions } }
         public var firstFault: GuestFault? { vcpus.lazy.compactMap(\.fault).first }
@@ -111,7 +135,7 @@ public enum ParallelRun {
         let unpinned = threads.lazy.compactMap { thread in thread.pinningError.map { "\(thread.name ?? "a vCPU thread"): \($0)" } }.first
         let summary = Summary(vcpus: results, wallNanos: end > start ? end - start : 0, stateHash: machine.stateHash(),
                               memoryHash: machine.memoryHash(),
-                              finished: (0..<hosts.count).allSatisfy { machine.isHalted(vcpu: $0) }, pinningFailure: unpinned)
+                              finished: results.allSatisfy(\.ended), pinningFailure: unpinned)
         return (summary, finalHosts)
     }
 
@@ -154,6 +178,7 @@ public enum ParallelRun {
             var outputs: [[UInt8]] = [], kept = 0, outputCount = 0
             var fault: GuestFault?
             var stop: (any Error)?
+            var ended = false
             let allowed = allowedCPUs()
             // Every thread starts the guest at once: the last to arrive stamps the start.
             if ready.add(1, ordering: .acquiringAndReleasing).newValue == count {
@@ -163,6 +188,7 @@ public enum ParallelRun {
             do {
                 running: while true {
                     let count = machine.instructionCount(vcpu: vcpu)
+                    try host.injectEvents(count: count)
                     let exit = machine.run(vcpu: vcpu, until: try host.limit(count: count))
                     let now = machine.instructionCount(vcpu: vcpu)
                     switch exit {
@@ -184,14 +210,26 @@ public enum ParallelRun {
                         if let f = try host.synchronise(count: now) {
                             fault = f
                             try host.ended(count: now, fault: f)
+                            ended = true
                             break running
                         }
-                    case .halted, .waitingForInterrupt:
+                    case .waitingForInterrupt:
+                        switch try host.idle(count: now) {
+                        case .woken: continue running
+                        case .stopped: break running
+                        case .ended:
+                            try host.ended(count: now, fault: nil)
+                            ended = true
+                            break running
+                        }
+                    case .halted:
                         try host.ended(count: now, fault: nil)
+                        ended = true
                         break running
                     case .fault(let f):
                         fault = f
                         try host.ended(count: now, fault: f)
+                        ended = true
                         break running
                     }
                 }
@@ -207,7 +245,7 @@ public enum ParallelRun {
                 seen = original
             }
             let result = VCPUResult(instructions: machine.instructionCount(vcpu: vcpu), outputs: outputs, outputCount: outputCount,
-                                    outputHash: hasher.finalize(), fault: fault, error: stop, cpusAllowed: allowed)
+                                    outputHash: hasher.finalize(), fault: fault, error: stop, cpusAllowed: allowed, ended: ended)
             slots.withLock { $0[vcpu] = Slot(host: host, result: result) }
         }
     }

@@ -14,7 +14,8 @@ public enum Exit: Equatable, Sendable {
     case output(address: UInt64, length: UInt64)
     /// The vCPU stopped on a guest fault; it stays stopped.
     case fault(GuestFault)
-    /// The next instruction synchronises (`cas`, `xadd`, `fence`, `ldacq`, `strel`) and the
+    /// The next instruction synchronises (`cas`, `xadd`, `fence`, `ldacq`, `strel`, or the
+    /// device-register writes `settimer` and `dmapost`: `Opcode.synchronises`) and the
     /// machine takes synchronisation exits (`Machine.synchronisingExits`): it has not run. The
     /// host performs it with `performSynchronising(vcpu:)`, inside whatever order it keeps (the
     /// `recorded` interleaving's tickets).

@@ -206,6 +206,19 @@ public struct ScenarioResult: Sendable {
     var throughput: Double { scenario.rate != nil ? achievedRate : report.guestMIPS }
 }
 
+extension ScenarioResult {
+    /// A run with clients: what they measured in the report's window.
+    init(clientRun scenario: Scenario, round: Int, report: ReplicationReport, client: KVClient, interference: Interference?) {
+        self.init(
+            scenario: scenario, round: round, report: report,
+            achievedRate: report.windowNanos > 0 ? Double(client.repliesInWindow) / report.windowSeconds : 0,
+            latency: client.latency, uncorrected: client.uncorrected, duplicateReplies: client.duplicateReplies,
+            requestsIntended: client.intendedMeasured, requestsSent: client.sentMeasured, repliesAnswered: client.repliesMeasured,
+            requestsUnsent: client.unsentMeasured, requestsUnanswered: client.unansweredMeasured,
+            interference: interference, ftRatio: nil, freeRatio: nil)
+    }
+}
+
 public enum ScenarioRunner {
     /// Runs one scenario, recording its log if `recording` says where (FT on only); a failure
     /// (a guest fault, a program too large for its memory, a thread that could not be pinned, a
@@ -225,33 +238,38 @@ public enum ScenarioRunner {
         } catch {
             return .failed(scenario, round: round, "\(error)")
         }
-        return ScenarioResult(
-            scenario: scenario, round: round, report: report,
-            achievedRate: report.windowNanos > 0 ? Double(used.repliesInWindow) / report.windowSeconds : 0,
-            latency: used.latency, uncorrected: used.uncorrected, duplicateReplies: used.duplicateReplies,
-            requestsIntended: used.intendedMeasured, requestsSent: used.sentMeasured, repliesAnswered: used.repliesMeasured,
-            requestsUnsent: used.unsentMeasured, requestsUnanswered: used.unansweredMeasured,
-            interference: used.interference, ftRatio: nil, freeRatio: nil)
+        return ScenarioResult(clientRun: scenario, round: round, report: report, client: used, interference: used.interference)
     }
 
-    /// A scenario whose vCPUs run on threads of their own: no clients (no devices); the host's
-    /// load is sampled around it.
+    /// A scenario whose vCPUs run on threads of their own; under `recorded`, a guest that serves
+    /// requests gets clients, measured over the whole run (no warm-up). The host's load is
+    /// sampled around it.
     static func runParallel(_ scenario: Scenario, round: Int) -> ScenarioResult {
         let before = HostLoad.sample()
         let report: ReplicationReport
+        var client: KVClient?
         do {
             let (program, vcpus, memory, options) = (scenario.program, scenario.vcpus, scenario.memory, scenario.options)
-            report = scenario.interleaving == .recorded
-                ? try RecordedReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
-                : try FreeReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
+            if scenario.interleaving == .recorded, let rate = scenario.rate {
+                (report, client) = try RecordedReplication.run(program: program, vcpus: vcpus, memory: memory, options: options,
+                                                               client: KVClient(rate: rate, arrivals: scenario.arrivals, seed: options.seed))
+            } else {
+                report = scenario.interleaving == .recorded
+                    ? try RecordedReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
+                    : try FreeReplication.run(program: program, vcpus: vcpus, memory: memory, options: options)
+            }
         } catch {
             return .failed(scenario, round: round, "\(error)")
         }
         let after = HostLoad.sample()
-        return ScenarioResult(
-            scenario: scenario, round: round, report: report, achievedRate: 0, latency: KVClient.makeHistogram(),
-            uncorrected: KVClient.makeHistogram(), duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0,
-            requestsUnsent: 0, requestsUnanswered: 0, interference: before.flatMap { b in after.map { $0.since(b) } }, ftRatio: nil, freeRatio: nil)
+        let interference = before.flatMap { b in after.map { $0.since(b) } }
+        guard let client else {
+            return ScenarioResult(
+                scenario: scenario, round: round, report: report, achievedRate: 0, latency: KVClient.makeHistogram(),
+                uncorrected: KVClient.makeHistogram(), duplicateReplies: 0, requestsIntended: 0, requestsSent: 0, repliesAnswered: 0,
+                requestsUnsent: 0, requestsUnanswered: 0, interference: interference, ftRatio: nil, freeRatio: nil)
+        }
+        return ScenarioResult(clientRun: scenario, round: round, report: report, client: client, interference: client.interference ?? interference)
     }
 
     /// Fills in each FT-on result's ratio to its FT-off twin of the same round (same workload,

@@ -43,10 +43,15 @@ public enum LogEntryKind: UInt8, CaseIterable, Sendable {
     /// slice whose scheduling entry is flagged `preemptible` can have one.
     case preempt = 15
     /// Recorded interleaving: the vCPU performs a synchronising instruction (an atomic, a fence,
-    /// an ordered access) at this instruction count, as the given place in the global order of
-    /// them (payload: the ticket, u64). The backup performs it at the same count when the
-    /// tickets before it have been performed.
+    /// an ordered access, a device-register write) at this instruction count, as the given place
+    /// in the global order of them (payload: the ticket, u64). The backup performs it at the
+    /// same count when the tickets before it have been performed.
     case ticket = 16
+    /// Recorded interleaving: a client request the DMA device delivered into the receive buffer
+    /// this vCPU posted, before its instruction at this count, inside a ticket's step (payload:
+    /// the ticket u64, then the request). The backup delivers it at the same count and the same
+    /// place in the order, so other vCPUs' synchronising reads of the buffer see what they saw.
+    case ticketedRequest = 17
 }
 
 /// The fixed part of a log entry.

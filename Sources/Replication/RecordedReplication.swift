@@ -16,9 +16,15 @@ import Topology
 /// same values everywhere. A racy guest's plain accesses are not recorded, and its replay may
 /// diverge; the final state check reports it.
 ///
+/// Devices: `settimer` and `dmapost` write the machine's device registers, shared by every
+/// vCPU, so they are ticketed too; every DMA write of a client request into guest memory takes a
+/// ticket and is logged with it (`ticketedRequest`); timer ticks are logged as interrupts on the
+/// vCPU they are raised on; a vCPU in `wfi` idles on its own thread (`TicketRecorder`). The
+/// clients (`ClientNetwork`) are driven by the vCPU threads: the one whose vCPU posted the
+/// receive buffer takes requests, and each reply leaves when the output rule lets it.
+///
 /// With fault tolerance off, tickets are taken and entries encoded and appended to a log that
-/// `flush` discards (`DiscardingLog`): the cost of recording alone. Guests with devices are
-/// refused, as by `FreeRun`.
+/// `flush` discards (`DiscardingLog`): the cost of recording alone.
 public enum RecordedReplication {
     /// Spins before a replaying vCPU that waits for its ticket parks: as long as the rings wait
     /// (`options.wait`; by default 20,000, about a millisecond), since a handoff through a futex
@@ -32,14 +38,43 @@ public enum RecordedReplication {
         }
     }
 
+    /// Whether `program` uses a device instruction (`settimer`, `dmapost`, `wfi`).
+    static func usesDevices(_ program: Program) -> Bool {
+        program.instructions.contains { $0.op.writesDevice || $0.op == .wfi }
+    }
+
+    /// Runs a guest without clients: its DMA device never delivers (a guest that waits for a
+    /// request waits until the duration runs out).
     public static func run(program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions) throws -> ReplicationReport {
-        if let refusal = FreeRun.refusal(for: program, mode: "recorded") { throw refusal }
+        try record(program: program, vcpus: vcpus, memory: memory, options: options, clients: nil)
+    }
+
+    /// Runs a guest whose DMA device delivers `client`'s requests, which its vCPU threads take
+    /// from a `ClientNetwork` (its latency measured over the whole run: a recorded run has no
+    /// warm-up); returns the report and the client as the run left it.
+    public static func run<Client: ClientLoad>(program: Program, vcpus: Int, memory: Int? = nil, options: ReplicationOptions,
+                                               client: Client) throws -> (ReplicationReport, Client) {
+        let network = ClientNetwork(client: client, durationNanos: options.durationNanos, retryNanos: options.clientRetry,
+                                    dedup: !options.sabotage.noClientDedup, resend: !options.sabotage.noClientResend)
+        let start = monotonicNanos()
+        network.timeline.start = start
+        network.startMeasuring(now: start)
+        let report = try record(program: program, vcpus: vcpus, memory: memory, options: options, clients: network)
+        let end = monotonicNanos()
+        network.stopMeasuring(now: end)
+        network.chargeUnanswered(now: end)
+        return (report, network.finalClient)
+    }
+
+    private static func record(program: Program, vcpus: Int, memory: Int?, options: ReplicationOptions,
+                               clients: (any RecordedClients)?) throws -> ReplicationReport {
         let primary = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .a))
         primary.synchronisingExits = true
         let start = monotonicNanos()
         let primaryDeadline = FreeRun.Deadline(start &+ options.durationNanos)
         guard options.faultTolerance else {
-            let shared = RecordingShared(sequencer: Sequencer(vcpus: vcpus), channels: [], vcpus: vcpus, deadline: primaryDeadline, options: options)
+            let shared = RecordingShared(sequencer: Sequencer(vcpus: vcpus), channels: [], machine: primary, deadline: primaryDeadline,
+                                         options: options, clients: clients)
             let hosts = (0..<vcpus).map { TicketRecorder(vcpu: $0, machine: primary, sink: DiscardingLog(), shared: shared, seed: options.seed) }
             let (run, recorders) = ParallelRun.run(primary, hosts: hosts, cpus: options.primaryCPUs, namePrefix: "primary")
             return primaryReport(run, recorders, start: start, end: monotonicNanos(), options: options)
@@ -53,13 +88,16 @@ public enum RecordedReplication {
         let backup = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .b))
         backup.synchronisingExits = true
         let backupDeadline = FreeRun.Deadline(start &+ options.durationNanos &+ FreeReplication.stallGrace(options, primaryNanos: options.durationNanos))
-        let replay = ReplayShared(sequencer: Sequencer(vcpus: vcpus, spins: spins(options.wait)), channels: channels, deadline: backupDeadline, options: options)
+        // A parked waiter wakes every millisecond to acknowledge what its ring received.
+        let replay = ReplayShared(sequencer: Sequencer(vcpus: vcpus, spins: spins(options.wait), parkTimeoutNanos: 1_000_000), channels: channels,
+                                  deadline: backupDeadline, options: options)
         let backupSide = SideThread(name: "backup", running: backup) { backup -> (ParallelRun.Summary, [TicketReplayer]) in
             let hosts = (0..<vcpus).map { TicketReplayer(vcpu: $0, machine: backup, channel: channels[$0], shared: replay) }
             return ParallelRun.run(backup, hosts: hosts, cpus: options.backupCPUs, namePrefix: "backup")
         }
 
-        let recording = RecordingShared(sequencer: Sequencer(vcpus: vcpus), channels: channels, vcpus: vcpus, deadline: primaryDeadline, options: options)
+        let recording = RecordingShared(sequencer: Sequencer(vcpus: vcpus), channels: channels, machine: primary, deadline: primaryDeadline,
+                                        options: options, clients: clients)
         let hosts = (0..<vcpus).map { TicketRecorder(vcpu: $0, machine: primary, sink: channels[$0].primary.log, shared: recording, seed: options.seed) }
         let (primaryRun, recorders) = ParallelRun.run(primary, hosts: hosts, cpus: options.primaryCPUs, namePrefix: "primary")
         let end = monotonicNanos()
@@ -106,6 +144,8 @@ public enum RecordedReplication {
         }
         report.logEntries = recorders.reduce(0) { $0 + $1.sink.entriesSent }
         report.orderingEntries = recorders.reduce(0) { $0 + $1.tickets }
+        report.timerTicks = Int(recorders.reduce(0) { $0 + $1.interrupts })
+        report.requestsSent = Int(recorders.reduce(0) { $0 + $1.requestsDelivered })
         report.logBytes = recorders.reduce(0) { $0 + $1.sink.bytesSent }
         let held = recorders.reduce(0) { $0 + $1.holdNanos }
         report.primaryStallFraction = Double(held) / Double(report.windowNanos) / Double(max(1, recorders.count))

@@ -44,6 +44,10 @@ public struct Sabotage: Sendable, Equatable {
     public var dropFirstTicket = false
     /// Recorded interleaving: an output waits only for its own vCPU's ring to be acknowledged.
     public var outputRuleOwnVCPUOnly = false
+    /// Recorded interleaving: the primary delivers client requests by DMA outside any ticket
+    /// (logged as plain `clientRequest` entries, which the backup delivers when it reaches
+    /// them), so another vCPU's synchronising read of the buffer is ordered against no write.
+    public var dmaOutsideTicket = false
 
     public init() {}
 

@@ -95,11 +95,18 @@ public final class Sequencer: @unchecked Sendable {
     /// the order has not moved for `stallNanos` (a stalled replay). A replay that is merely slow
     /// (its threads hand the order to each other through the scheduler of a loaded host) goes
     /// on as long as the order moves.
-    public func wait(for ticket: UInt64, vcpu: Int, deadline: FreeRun.Deadline, stallNanos: UInt64 = 1_000_000_000) throws {
+    ///
+    /// `meanwhile` runs every 256 spins and before every park: a replaying vCPU takes in and
+    /// acknowledges its ring's entries there, since the primary may hold an output until this
+    /// ring acknowledges entries behind the one waited for, and the ticket it waits for may
+    /// come only after that output (a deadlock when the waiter acknowledged nothing).
+    public func wait(for ticket: UInt64, vcpu: Int, deadline: FreeRun.Deadline, stallNanos: UInt64 = 1_000_000_000,
+                     meanwhile: () throws -> Void = {}) throws {
         let wanted = 2 &* ticket
-        for _ in 0..<spins {
+        for spin in 0..<spins {
             if order.load(ordering: .acquiring) == wanted { return }
             if abandoned.load(ordering: .relaxed) != 0 { break }  // the loop below throws
+            if spin & 255 == 255 { try meanwhile() }
             cpuRelax()
         }
         var seen = order.load(ordering: .acquiring), movedAt = monotonicNanos()
@@ -113,6 +120,7 @@ public final class Sequencer: @unchecked Sendable {
             } else if deadline.hasPassed, monotonicNanos() &- movedAt >= stallNanos {
                 throw GaveUp(ticket: ticket, performed: now / 2)
             }
+            try meanwhile()
             parked[vcpu].store(1, ordering: .sequentiallyConsistent)
             if order.load(ordering: .sequentiallyConsistent) != wanted, abandoned.load(ordering: .sequentiallyConsistent) == 0 {
                 Futex.wait(parkedWords[vcpu], expected: 1, timeoutNanos: parkTimeoutNanos)

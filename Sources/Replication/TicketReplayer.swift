@@ -40,8 +40,10 @@ struct ReplayGaveUp: Error, CustomStringConvertible {
 
 /// One vCPU of a `recorded` backup (a `VCPUHost` on its own thread): it runs its vCPU to each
 /// entry of its own ring, performs each synchronising instruction when the order reaches the
-/// logged ticket, answers clock and random reads from the log, checks outputs against their
-/// markers and its end against the end-of-log entry, and acknowledges what it has received.
+/// logged ticket, raises logged interrupts and delivers logged requests (a ticketed request when
+/// the order reaches its ticket) at their counts, answers clock and random reads from the log,
+/// checks outputs against their markers and its end against the end-of-log entry, and
+/// acknowledges what it has received.
 ///
 /// ACKs: after a scan that took in an entry flagged `precedesOutput` or `acknowledgeNow`, after
 /// 256 unacknowledged entries, before it waits for more, and every `chunk` instructions while
@@ -93,6 +95,8 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
             if scanned > acknowledged { try acknowledge() }
             return false
         }
+        // An injection here is taken by `injectEvents`, before the vCPU runs on.
+        if Self.isInjection(entry.header.kind) { return false }
         guard entry.header.kind == .ticket, let ticket = entry.value else {
             throw diverge(entry, count, "the guest reached the logged position without the logged event",
                           replayed: "vCPU \(vcpu) at instruction \(count) did not \(entry.header.kind == .endOfLog ? "halt" : "exit") there")
@@ -101,11 +105,7 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
             throw diverge(entry, count, "a ticket is logged where the guest's next instruction does not synchronise",
                           replayed: "vCPU \(vcpu)'s next instruction at \(count) is no atomic, fence or ordered access")
         }
-        do {
-            try shared.sequencer.wait(for: ticket, vcpu: vcpu, deadline: shared.deadline)
-        } catch let gaveUp as Sequencer.GaveUp {
-            throw ReplayGaveUp(description: "vCPU \(vcpu) \(gaveUp)")
-        }
+        try waitForTurn(ticket)
         _ = machine.performSynchronising(vcpu: vcpu)  // a fault stops the vCPU; its end entry says whether the primary's did
         shared.sequencer.advance(past: ticket)
         consume()
@@ -138,6 +138,60 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
         consume()
     }
 
+    /// The entries that put an event into the guest before an instruction.
+    @inline(__always)
+    static func isInjection(_ kind: LogEntryKind) -> Bool {
+        switch kind {
+        case .interrupt, .ticketedRequest, .clientRequest: true
+        default: false
+        }
+    }
+
+    /// Takes every injection logged at `count`, in log order, as the primary made them there.
+    mutating func injectEvents(count: UInt64) throws {
+        while true {
+            let entry = try next(count)
+            guard entry.header.instructionCount == count, Self.isInjection(entry.header.kind) else { return }
+            switch entry.header.kind {
+            case .interrupt:
+                guard let line = entry.payload.first.flatMap(Interrupt.init(rawValue:)) else {
+                    throw diverge(entry, count, "interrupt entry without a valid line")
+                }
+                machine.raise(line, vcpu: vcpu)
+            case .ticketedRequest:
+                guard entry.payload.count >= 8 else { throw diverge(entry, count, "ticketed request without its ticket") }
+                let ticket = UInt64(littleEndian: entry.payload.loadUnaligned(as: UInt64.self))
+                try waitForTurn(ticket)
+                defer { shared.sequencer.advance(past: ticket) }
+                try deliver(entry, UnsafeRawBufferPointer(rebasing: entry.payload[8...]), count)
+            default:
+                try deliver(entry, entry.payload, count)
+            }
+            consume()
+        }
+    }
+
+    /// Delivers a logged request by DMA, as the primary did: into a buffer this vCPU posted, or
+    /// (an empty request) nowhere, because the primary found the buffer replaced.
+    private func deliver(_ entry: LogEntryView, _ request: UnsafeRawBufferPointer, _ count: UInt64) throws {
+        let posted = machine.devices.dmaBuffer?.vcpu == vcpu
+        if request.isEmpty, !posted { return }
+        guard posted, machine.deliverDMA(request) == .delivered(vcpu: vcpu) else {
+            throw diverge(entry, count, "the request cannot be delivered as the primary delivered it",
+                          replayed: "vCPU \(vcpu) at instruction \(count) has \(posted ? "a receive buffer too small for \(request.count) bytes" : request.isEmpty ? "a receive buffer posted" : "no receive buffer posted")")
+        }
+    }
+
+    /// Waits in `wfi`: the log must wake the vCPU here, or end its run here.
+    mutating func idle(count: UInt64) throws -> IdleOutcome {
+        try injectEvents(count: count)
+        if !machine.isWaiting(vcpu: vcpu) { return .woken }
+        let entry = try next(count)
+        if entry.header.kind == .endOfLog, entry.header.instructionCount == count { return .ended }
+        throw diverge(entry, count, "the vCPU waits for an interrupt the log does not bring",
+                      replayed: "vCPU \(vcpu) waits at instruction \(count)")
+    }
+
     mutating func synchronise(count: UInt64) throws -> GuestFault? {
         let entry = try next(count)
         throw diverge(entry, count, "a synchronising instruction the log has no ticket for",
@@ -156,6 +210,19 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
 
     func stopped(by error: any Error) {
         if !(error is Sequencer.Abandoned) { shared.abandon() }
+    }
+
+    /// Waits until the order reaches `ticket`, taking in and acknowledging entries meanwhile.
+    private mutating func waitForTurn(_ ticket: UInt64) throws {
+        let (sequencer, deadline, vcpu) = (shared.sequencer, shared.deadline, vcpu)
+        do {
+            try sequencer.wait(for: ticket, vcpu: vcpu, deadline: deadline) {
+                try scan()
+                if scanned > acknowledged { try acknowledge() }
+            }
+        } catch let gaveUp as Sequencer.GaveUp {
+            throw ReplayGaveUp(description: "vCPU \(vcpu) \(gaveUp)")
+        }
     }
 
     /// The next entry to replay, waiting (and acknowledging) until one has arrived. Checks that

@@ -148,7 +148,6 @@ struct CommandLineTests {
         .init(arguments: ["run", "--interleaving", "roundrobin,bogus"], expected: "--interleaving: 'bogus' is not"),
         .init(arguments: ["run", "--interleaving", "uni,uni"], expected: "--interleaving names uni/20000 twice"),
         .init(arguments: ["run", "--workload", "kvstore", "--interleaving", "free"], expected: "--interleaving free: kvstore uses dmapost"),
-        .init(arguments: ["run", "--workload", "kvstore", "--interleaving", "recorded"], expected: "--interleaving recorded: kvstore uses dmapost: recorded interleaving"),
         .init(arguments: ["exec", "kvstore", "--interleaving", "free"], expected: "kvstore uses dmapost: free interleaving runs guests without devices"),
         .init(arguments: ["exec", "shared-counter", "--define", "NOPE=1"], expected: "shared-counter: --define NOPE: the program has no .const NOPE"),
         .init(arguments: ["run", "--workload", "fib,shared-counter", "--define", "ITERATIONS=5"], expected: "fib: --define ITERATIONS: the program has no .const ITERATIONS"),
@@ -285,6 +284,28 @@ struct CommandLineTests {
         #expect((Double(rows[4]["ordering_entries_per_s"] ?? "") ?? 0) > 0)
         // partitioned is fixed work: it halts long before 5 s, and the row says how long it took.
         #expect(rows.allSatisfy { (Double($0["work_s"] ?? "") ?? 0) > 0 && (Double($0["work_s"] ?? "") ?? 9) < 5 })
+    }
+
+    /// A guest with devices under `recorded`, FT off and on: its clients are served (latency and
+    /// achieved rate in the row), DMA deliveries and timer ticks are ticketed and logged, and the
+    /// FT-on backup replays it.
+    @Test("run --interleaving recorded serves a guest with DMA, a timer and wfi")
+    func recordedDevices() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-rd-\(UUID().uuidString)").path
+        let result = try ftbench("run", "--workload", "kvstore-split", "--define", "REQUESTS=150", "--interleaving", "recorded", "--ft", "both",
+                                 "--rate", "1000", "--duration", "20", "--warmup", "0", "--profile", "lan", "--no-calibration",
+                                 "--failure-timeout", "10s", "--output", dir, "--name", "rd", "--repeat", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        let set = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first)
+        let lines = try String(contentsOfFile: "\(dir)/\(set)/runs.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) }
+        #expect(rows.map { $0["ft"] ?? "" } == ["off", "on"])
+        #expect(rows[1]["divergences"] == "0")
+        for row in rows {
+            #expect(row["status"] == "ok" && row["interleaving"] == "recorded", "\(row)")
+            #expect((Double(row["p50_us"] ?? "") ?? 0) > 0 && (Double(row["achieved_rps"] ?? "") ?? 0) > 0, "\(row)")
+            #expect((Double(row["ordering_entries_per_s"] ?? "") ?? 0) > 0 && row["duplicate_replies"] == "0", "\(row)")
+        }
     }
 
     /// Recording overhead: each fixed-work row's work time against the same round's free FT-off

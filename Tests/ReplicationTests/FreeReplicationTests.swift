@@ -104,7 +104,7 @@ struct FreeReplicationTests {
             var hasher = StateHasher()
             for o in outputs { o.withUnsafeBytes { hasher.combine(bytes: $0) } }
             let vcpu = FreeRun.VCPUResult(instructions: 10, outputs: outputs, outputCount: outputs.count, outputHash: hasher.finalize(),
-                                          fault: nil, cpusAllowed: [0])
+                                          fault: nil, cpusAllowed: [0], ended: true)
             return FreeRun.Summary(vcpus: [vcpu], wallNanos: 1, stateHash: 1, memoryHash: memory, finished: true, pinningFailure: nil)
         }
         let base = summary([[1], [2]], memory: 7)

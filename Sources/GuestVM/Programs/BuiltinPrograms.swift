@@ -12,6 +12,7 @@ public enum BuiltinPrograms {
         Entry(name: "sieve", summary: "sieve of Eratosthenes to 10 M, 3 times: memory-heavy loops", source: sieve + library),
         Entry(name: "loop", summary: "100 M iterations of a 4-instruction ALU loop: raw dispatch", source: loop + library),
         Entry(name: "kvstore", summary: "key-value server driven by DMA and interrupts (main replicated workload)", source: kvstore),
+        Entry(name: "kvstore-split", summary: "2 vCPUs serve the kvstore: vCPU 0 drives DMA, vCPU 1 serves on timer ticks", source: kvstoreSplit),
         Entry(name: "compute", summary: "CPU-bound hashing with 1 ms timer interrupts (SPECjbb/kernel-compile analogue)", source: compute + library),
         Entry(name: "nondet", summary: "clock- and random-heavy: 200 k clock reads and random reads", source: nondet + library),
         Entry(name: "shared-counter", summary: "4 vCPUs increment a spinlock-protected shared counter", source: sharedCounter + library),

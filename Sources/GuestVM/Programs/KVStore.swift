@@ -12,22 +12,7 @@ extension BuiltinPrograms {
         ; Reply, 24 bytes of u64: seq, status (0 not found, 1 ok, 2 table full, 3 bad request),
         ;   value (GET: the stored value; PUT: the value written).
         ; The table: 65,536 slots of (key, value), open addressing with linear probing.
-        .const SLOTS = 65536
-        .const SLOT_SHIFT = 48          ; 64 - log2(SLOTS): the hash's top bits pick the slot
-        .const REQUEST = 48
-        .const RXSIZE = 8 + 64
-        .const OP_GET = 1
-        .const OP_PUT = 2
-        .data
-        .align 64
-        rx:       .zero RXSIZE
-        reply:    .zero 24
-        ready:    .u64 0
-        served:   .u64 0
-        ticks:    .u64 0
-        scratch:  .u64 0
-        .align 64
-        table:    .zero SLOTS * 16
+        \(kvstoreData)
         .text
         start:
             setivec irq
@@ -49,7 +34,7 @@ extension BuiltinPrograms {
             li r9, rx
             li r4, 0                ; seq, for a request too short to carry one
             ld64 r3, [r9]
-            bltui r3, REQUEST, .bad
+            bltui r3, REQUEST, .rejected
             ld64 r4, [r9 + 8]       ; seq
             ld64 r5, [r9 + 16]      ; op
             ld64 r6, [r9 + 24]      ; key
@@ -57,9 +42,44 @@ extension BuiltinPrograms {
             ld64 r8, [r9 + 40]      ; work rounds
             li r2, RXSIZE
             dmapost r9, r2          ; the request is in registers: let the next one land
-            beqi r6, 0, .bad
+            beqi r6, 0, .rejected
             beqi r5, OP_GET, .work
-            bnei r5, OP_PUT, .bad
+            bnei r5, OP_PUT, .rejected
+        \(kvstoreServe)
+        .rejected:                  ; the buffer is posted again (a second time after a bad key or op)
+            li r2, RXSIZE
+            dmapost r9, r2
+        \(kvstoreReply)
+            jmp idle
+
+        \(kvstoreIRQ)
+        """
+
+    /// The wire format's constants and the data every kvstore guest keeps: the receive buffer,
+    /// the reply, flags and counters, and the table.
+    static let kvstoreData = """
+        .const SLOTS = 65536
+        .const SLOT_SHIFT = 48          ; 64 - log2(SLOTS): the hash's top bits pick the slot
+        .const REQUEST = 48
+        .const RXSIZE = 8 + 64
+        .const OP_GET = 1
+        .const OP_PUT = 2
+        .data
+        .align 64
+        rx:       .zero RXSIZE
+        reply:    .zero 24
+        ready:    .u64 0
+        served:   .u64 0
+        ticks:    .u64 0
+        scratch:  .u64 0
+        .align 64
+        table:    .zero SLOTS * 16
+        """
+
+    /// Serves the request in r4 (seq), r5 (op), r6 (key), r7 (value), r8 (work rounds) from the
+    /// table, leaving the status in r2 and the value in r3, and jumps to `.reply`. Clobbers r1 and
+    /// r10-r14.
+    static let kvstoreServe = """
         .work:
             mov r10, r6
         .round:
@@ -114,9 +134,12 @@ extension BuiltinPrograms {
             li r2, 1
             mov r3, r7
             jmp .reply
+        """
+
+    /// `.bad` answers "bad request"; `.reply` sends the reply (seq r4, status r2, value r3) with
+    /// `out` and counts it in `served`, leaving the count in r2.
+    static let kvstoreReply = """
         .bad:
-            li r2, RXSIZE
-            dmapost r9, r2
             li r2, 3
             li r3, 0
         .reply:
@@ -130,8 +153,11 @@ extension BuiltinPrograms {
             ld64 r2, [r1]
             addi r2, r2, 1
             st64 [r1], r2
-            jmp idle
+        """
 
+    /// The interrupt handler of the vCPU that posts the receive buffer: the DMA interrupt marks a
+    /// request ready; a timer tick is counted.
+    static let kvstoreIRQ = """
         ; Interrupt handler: the DMA interrupt marks a request ready; a timer tick is counted.
         irq:
             push r1
@@ -151,6 +177,5 @@ extension BuiltinPrograms {
             pop r2
             pop r1
             iret
-
         """
 }
