@@ -39,8 +39,7 @@ public enum FreeRun {
     /// nothing recorded a request could not reach the backup's execution where it reached the
     /// primary's (the `recorded` interleaving serves devices).
     public static func refusal(for program: Program) -> Refused? {
-        let devices: Set<Opcode> = [.settimer, .dmapost, .wfi]
-        guard let used = program.instructions.first(where: { devices.contains($0.op) }) else { return nil }
+        guard let used = program.instructions.first(where: { $0.op.usesDevice }) else { return nil }
         return Refused(description: "\(program.name) uses \(used.op.mnemonic): free interleaving runs guests without devices (timer, DMA); recorded serves them")
     }
 

@@ -532,4 +532,7 @@ extension Opcode {
 
     /// `settimer` and `dmapost`: they write the machine's device registers.
     public var writesDevice: Bool { self == .settimer || self == .dmapost }
+
+    /// The device instructions: the register writes and `wfi`, which only a device ends.
+    public var usesDevice: Bool { writesDevice || self == .wfi }
 }

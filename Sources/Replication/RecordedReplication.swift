@@ -40,7 +40,7 @@ public enum RecordedReplication {
 
     /// Whether `program` uses a device instruction (`settimer`, `dmapost`, `wfi`).
     static func usesDevices(_ program: Program) -> Bool {
-        program.instructions.contains { $0.op.writesDevice || $0.op == .wfi }
+        program.instructions.contains { $0.op.usesDevice }
     }
 
     /// Runs a guest without clients: its DMA device never delivers (a guest that waits for a

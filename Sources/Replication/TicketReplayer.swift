@@ -91,8 +91,7 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
     mutating func reachedLimit(count: UInt64) throws -> Bool {
         let entry = try next(count)
         guard entry.header.instructionCount == count else {
-            try scan()
-            if scanned > acknowledged { try acknowledge() }
+            try acknowledgeArrivals()
             return false
         }
         // An injection here is taken by `injectEvents`, before the vCPU runs on.
@@ -216,10 +215,7 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
     private mutating func waitForTurn(_ ticket: UInt64) throws {
         let (sequencer, deadline, vcpu) = (shared.sequencer, shared.deadline, vcpu)
         do {
-            try sequencer.wait(for: ticket, vcpu: vcpu, deadline: deadline) {
-                try scan()
-                if scanned > acknowledged { try acknowledge() }
-            }
+            try sequencer.wait(for: ticket, vcpu: vcpu, deadline: deadline) { try acknowledgeArrivals() }
         } catch let gaveUp as Sequencer.GaveUp {
             throw ReplayGaveUp(description: "vCPU \(vcpu) \(gaveUp)")
         }
@@ -270,6 +266,12 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
         urgent = urgent || flagged
         if urgent || scanned - acknowledged >= 256 { try acknowledge() }
         return scanned > before
+    }
+
+    /// Takes in what has arrived and acknowledges everything taken in.
+    private mutating func acknowledgeArrivals() throws {
+        try scan()
+        if scanned > acknowledged { try acknowledge() }
     }
 
     /// Sends an ACK of everything scanned, unless the ACK ring is full: a primary whose vCPUs
