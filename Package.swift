@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module graph (dependencies flow one way):
-//   ftbench (thin executable) -> FTBenchCLI -> Harness -> Replication -> (GuestVM, LogTrace ->
+//   ftbench (thin executable) -> FTBenchCLI -> Reporting -> Harness -> Replication -> (GuestVM, LogTrace ->
 //   LogChannel) -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
 //   is used by Harness's calibration and the benchmarks.
 let package = Package(
@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Suite files: TOMLKit wraps toml++, a complete TOML 1.0 parser whose errors carry the
+        // line and column (docs/SUITES.md).
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -62,15 +65,18 @@ let package = Package(
         ),
         .target(
             name: "Harness",
-            dependencies: ["Replication", "GuestVM", "LogChannel", "LogTrace", "ChannelMeasurement", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Replication", "GuestVM", "LogChannel", "LogTrace", "ChannelMeasurement", "Topology", "CPlatform", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                           .product(name: "TOMLKit", package: "TOMLKit")],
             plugins: ["BuildRevision"]
         ),
+        // Reading result sets back: charts (SVG), the HTML report, and comparison of two sets.
+        .target(name: "Reporting", dependencies: ["Harness", "Topology"]),
         // The git revision the binary is built from, for meta.json.
         .plugin(name: "BuildRevision", capability: .buildTool()),
         .target(
             name: "FTBenchCLI",
             dependencies: [
-                "Harness", "Replication", "GuestVM", "LogChannel", "LogTrace", "Topology",
+                "Harness", "Reporting", "Replication", "GuestVM", "LogChannel", "LogTrace", "Topology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,7 +90,8 @@ let package = Package(
         .testTarget(name: "LogTraceTests", dependencies: ["LogTrace", "LogChannel"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
-        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Harness"]),
+        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel", "Topology"]),
         .executableTarget(
             name: "GuestVMBenchmarks",
             dependencies: [

@@ -6,7 +6,7 @@ public struct FTBench: ParsableCommand {
         commandName: "ftbench",
         abstract: "Measure what it costs to keep a backup VM in lockstep with a primary (VMware FT style).",
         version: "0.1.0",
-        subcommands: [Run.self, ReplayTrace.self, ShowLog.self, Exec.self, Asm.self, List.self, ISA.self, Calibrate.self]
+        subcommands: [Run.self, SuiteCommand.self, ChartCommand.self, CompareCommand.self, ReplayTrace.self, ShowLog.self, Exec.self, Asm.self, List.self, ISA.self, Calibrate.self]
     )
 
     public init() {}

@@ -208,59 +208,12 @@ struct Run: ParsableCommand {
         try ResultSet.checkWritable(output)
         if let recordLog { try ResultSet.checkWritable(recordLog) }
         let recording = recordLog.map(LogRecording.init(directory:))
-        let stop = StopRequests.install()
-        let progress = Progress()
-        var results: [ScenarioResult] = []
-        var interrupted = false
-        let planned = sweepStart == nil ? "\(scenarios.count * repeats)" : "\(scenarios.count)+"
-        var done = 0
-        rounds: for round in 0..<repeats {
-            // Rotate the order every round, so that no variant always runs first (after a
-            // quiet spell) or last (while the host warms up).
-            let order = scenarios.indices.map { scenarios[($0 + round) % scenarios.count] }
-            for base in order {
-                var scenario = base
-                if seedPerRound { scenario.options.seed = base.options.seed &+ UInt64(round) }
-                while true {
-                    if stop.requested {
-                        interrupted = true
-                        break rounds
-                    }
-                    done += 1
-                    let label = describe(scenario) + (repeats > 1 ? " (round \(round + 1))" : "")
-                    progress.update("[\(done)/\(planned)] \(label) ...")
-                    let result = ScenarioRunner.run(scenario, round: round, recording: recording)
-                    progress.finish("[\(done)/\(planned)] \(label): \(summary(result))")
-                    results.append(result)
-                    // A sweep doubles the offered load until the achieved rate falls behind it.
-                    guard sweepStart != nil, result.status == .ok, let offered = scenario.rate, result.achievedRate >= 0.9 * offered,
-                          offered < 5e6 else { break }
-                    scenario.rate = offered * 2
-                }
-            }
-        }
+        var (results, interrupted) = Rounds(scenarios: scenarios, repeats: repeats, seedPerRound: seedPerRound, recording: recording,
+                                            sweep: sweepStart != nil).run()
         ScenarioRunner.attachRatios(&results)
-        let calibration = noCalibration || interrupted ? nil
-            : placement.calibrationPair.map { Calibration.measure(cpus: $0, samples: 300, entries: 2_000_000) }
-        var meta = ResultSet.Meta(commandLine: CommandLine.arguments, settings: settings(), calibration: calibration,
-                                  allocator: FTBench.allocator, planned: sweepStart == nil ? scenarios.count * repeats : results.count,
-                                  complete: !interrupted)
-        meta.scenariosRun = results.count
-        meta.placement = placement.record
-        meta.oversubscribed = oversubscribed
-        meta.scenariosFailed = results.filter { $0.status != .ok }.count
-        let set = ResultSet(results: results, meta: meta)
-        let folder = try set.write(into: output, name: name)
-        print(SummaryTable.render(set))
-        print("results: \(folder)")
-        if interrupted {
-            FileHandle.standardError.write(Data("ftbench: interrupted after \(results.count) scenario(s); the result set is marked incomplete\n".utf8))
-            throw ExitCode(130)
-        }
-        let bad = results.filter { $0.status != .ok }
-        if let first = bad.first {
-            throw CLIError("\(bad.count) of \(results.count) scenario(s) \(bad.allSatisfy { $0.status == .diverged } ? "diverged" : "failed, diverged or stalled"); first: \(describe(first.scenario)): \(first.error ?? "")")
-        }
+        let writer = ResultSetOutput(output: output, name: name, placement: placement, calibrate: !noCalibration, settings: settings(),
+                                     planned: sweepStart == nil ? scenarios.count * repeats : nil, oversubscribed: oversubscribed)
+        try writer.finish(results, interrupted: interrupted)
     }
 
     func buildScenarios(placement: Placement) throws -> [Scenario] {
@@ -382,20 +335,6 @@ struct Run: ParsableCommand {
         guard rate.hasPrefix("sweep:"), let start = Double(rate.dropFirst(6)), start >= 0.001, start <= 1e12 else { return nil }
         return start
     }
-
-    func describe(_ s: Scenario) -> String {
-        let ftText = s.options.faultTolerance ? "FT \(s.options.profile.name) \(s.options.ackPolicy)" : "FT off"
-        return "\(s.workload) \(ftText)" + (s.rate != nil && !s.arrivals.isClosed ? " \(Format.number(s.rate!)) req/s" : "")
-    }
-
-    func summary(_ r: ScenarioResult) -> String {
-        if r.status == .failed { return "FAILED: \(r.error ?? "")" }
-        let latency = r.latency.totalCount > 0
-            ? " p50 \(Format.fixed(Double(r.latency.valueAtPercentile(50)) / 1e3, 1)) µs p99 \(Format.fixed(Double(r.latency.valueAtPercentile(99)) / 1e3, 1)) µs" : ""
-        let rateText = r.scenario.rate == nil ? "" : " \(Format.fixed(r.achievedRate, 0)) req/s"
-        return "\(Format.fixed(r.report.guestMIPS, 1)) MIPS\(rateText)\(latency)" + (r.status == .diverged ? " DIVERGED" : r.status == .stalled ? " STALLED" : "")
-            + (r.interference?.isNoisy == true ? " (noisy)" : "")
-    }
 }
 
 /// Profiles are separated by commas, but a profile's options are too: `lan,cross-city` is two
@@ -416,20 +355,5 @@ func parseArrivals(_ text: String) throws -> Arrivals {
     default:
         if text.hasPrefix("closed:"), let n = Int(text.dropFirst(7)), (1...1_000_000).contains(n) { return .closed(outstanding: n) }
         throw CLIError("--arrivals: '\(text)' is not poisson, constant or closed:N (N from 1 to 1000000)")
-    }
-}
-
-/// Progress on standard error: one line rewritten in place on a terminal; elsewhere (a log file,
-/// CI) only whole lines, one per finished scenario.
-struct Progress {
-    let isTerminal = isatty(STDERR_FILENO) == 1
-
-    func update(_ text: String) {
-        guard isTerminal else { return }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
-    }
-
-    func finish(_ text: String) {
-        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
     }
 }

@@ -6,7 +6,9 @@ import Foundation
 import LogChannel
 import Topology
 
-/// A result set: `runs.csv`, `latency.csv`, `summary.csv` and `meta.json` in
+/// A result set: `runs.csv`, `latency.csv`, `histograms.csv`, `summary.csv`, `faults.csv`,
+/// `timeline.csv` and `meta.json` (and, from `ftbench suite` and `ftbench chart`, `charts/` and
+/// `index.html`) in
 /// `results/<name>-<UTC timestamp>/`. Columns and units are documented in results/README.md.
 ///
 /// Written atomically and never over anything: the files go into a `<folder>.partial/` created
@@ -18,7 +20,7 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 6
+    public static let schemaVersion = 7
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "defines", "vcpus", "memory_bytes", "ft", "channel_profile",
@@ -30,9 +32,10 @@ public struct ResultSet {
         "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
         "backup_lag_p99_us", "divergences", "ended_in_warmup", "other_cpu_pct", "steal_pct", "noisy", "oversubscribed", "log_trace",
         "faults", "heartbeat_us", "failure_timeout_us", "failovers", "final_epoch", "two_owner_epochs", "outputs_lost",
-        "requests_lost", "transport_duplicates", "retransmissions",
+        "requests_lost", "transport_duplicates", "retransmissions", "scenario",
     ]
     public static let latencyHeader = ["row", "percentile", "latency_us", "uncorrected_us"]
+    public static let histogramsHeader = ["row", "corrected", "value_ns", "count"]
     public static let summaryHeader = [
         "scenario", "workload", "ft", "channel_profile", "ack_policy", "offered_rps", "vcpus", "metric", "n",
         "median", "ci_low", "ci_high", "coverage", "half_width_pct", "wide",
@@ -78,6 +81,14 @@ public struct ResultSet {
         /// Some scenario ran more spinning threads than it had CPUs (its rows say which).
         public var oversubscribed: Bool?
 
+        // meta.json's keys are snake case (`created_utc`); these spellings are what a decoder's
+        // convertFromSnakeCase turns them back into, so that the reader decodes what the writer
+        // encoded (Foundation's conversion does not restore `UTC` or `BP50`).
+        enum CodingKeys: String, CodingKey {
+            case schemaVersion, ftbenchVersion, build, commandLine, createdUTC = "createdUtc", complete, scenariosPlanned, scenariosRun
+            case scenariosFailed, settings, cpusUsed, machine, calibration, placement, oversubscribed
+        }
+
         public struct Build: Codable, Sendable {
             public var commit: String
             public var dirty: Bool
@@ -100,6 +111,12 @@ public struct ResultSet {
             public var throughputOneAtATimePerS: Double
             public var throughputBatchedPerS: Double
             public var interpreterNanosPerInstruction: Double
+
+            enum CodingKeys: String, CodingKey {
+                case floorRoundTripP50Ns, floorRoundTripP99Ns, throughputOneAtATimePerS, throughputBatchedPerS, interpreterNanosPerInstruction
+                case channelRoundTrip8BP50Ns = "channelRoundTrip8Bp50Ns", channelRoundTrip8BP99Ns = "channelRoundTrip8Bp99Ns"
+                case channelRoundTrip64BP50Ns = "channelRoundTrip64Bp50Ns", channelRoundTrip64BP99Ns = "channelRoundTrip64Bp99Ns"
+            }
 
             public init(_ c: Calibration) {
                 floorRoundTripP50Ns = c.floor.p50
@@ -191,7 +208,7 @@ public struct ResultSet {
                 r.interference.map { Format.fixed($0.steal * 100, 2) } ?? "",
                 r.interference.map { $0.isNoisy ? "yes" : "no" } ?? "", s.isOversubscribed(cpuCount: cpuCount) ? "yes" : "no",
                 r.report.logTrace ?? "",
-            ] + Self.failoverFields(r)
+            ] + Self.failoverFields(r) + [s.key]
             lines.append(fields.map(Self.csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -204,6 +221,24 @@ public struct ResultSet {
             for q in Self.curve {
                 lines.append([String(row), Format.number(q), Format.micros(r.latency.valueAtPercentile(q)),
                               r.uncorrected.totalCount > 0 ? Format.micros(r.uncorrected.valueAtPercentile(q)) : ""].joined(separator: ","))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// histograms.csv: every row's whole latency distribution, lossless at the histogram's
+    /// precision (three significant digits): each non-empty bucket as its highest equivalent value
+    /// in nanoseconds and its count, for the coordinated-omission-corrected latencies
+    /// (`corrected` = yes) and the uncorrected ones. Recording each `value_ns` with its count into
+    /// a histogram of the same precision rebuilds the row's histogram exactly, so spectra can be
+    /// drawn from it and repeats merged by adding counts.
+    public func histogramsCSV() -> String {
+        var lines = [Self.histogramsHeader.joined(separator: ",")]
+        for (row, r) in results.enumerated() {
+            for (corrected, histogram) in [("yes", r.latency), ("no", r.uncorrected)] where histogram.totalCount > 0 {
+                for bucket in histogram.recordedValues() {
+                    lines.append("\(row),\(corrected),\(bucket.value),\(bucket.count)")
+                }
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -265,17 +300,20 @@ public struct ResultSet {
     // MARK: Writing
 
     /// Writes the set into a new folder `<directory>/<name>-<UTC timestamp>` (with `-2`, `-3`...
-    /// if taken, and `-incomplete` for an interrupted run) and returns its path.
-    public func write(into directory: String, name: String) throws -> String {
+    /// if taken, and `-incomplete` for an interrupted run) and returns its path. `finish` is
+    /// called with the `.partial` folder once the data files are in it, to add files made from
+    /// them (charts, the report) before the folder takes its final name.
+    public func write(into directory: String, name: String, extraFiles: [(String, Data)] = [],
+                      finish: ((String) throws -> Void)? = nil) throws -> String {
         try Self.checkWritable(directory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let files: [(String, Data)] = [
             ("runs.csv", Data(runsCSV().utf8)), ("latency.csv", Data(latencyCSV().utf8)),
-            ("summary.csv", Data(summaryCSV().utf8)), ("faults.csv", Data(faultsCSV().utf8)),
+            ("histograms.csv", Data(histogramsCSV().utf8)), ("summary.csv", Data(summaryCSV().utf8)), ("faults.csv", Data(faultsCSV().utf8)),
             ("timeline.csv", Data(timelineCSV().utf8)), ("meta.json", try encoder.encode(meta)),
-        ]
+        ] + extraFiles
         let base = "\(directory)/\(name)-\(Self.timestamp(Date(), compact: true))" + (meta.complete ? "" : "-incomplete")
         for attempt in 1...1_000 {
             let final = attempt == 1 ? base : "\(base)-\(attempt)"
@@ -286,20 +324,20 @@ public struct ResultSet {
                 throw ResultSetError("cannot create \(partial): \(Self.errnoText())")
             }
             for (file, data) in files { try Self.writeNew(data, to: "\(partial)/\(file)") }
+            try finish?(partial)
             let error = ftb_rename_noreplace(partial, final)
             if error == 0 { return final }
             guard error == EEXIST || error == ENOTEMPTY else {
                 throw ResultSetError("cannot rename \(partial) to \(final): \(String(cString: strerror(error)))")
             }
             // Taken between the check and the rename: move on to the next name.
-            for (file, _) in files { unlink("\(partial)/\(file)") }
-            rmdir(partial)
+            Self.removeTree(partial)
         }
         throw ResultSetError("cannot find a free name for the result set \(base) (1,000 taken)")
     }
 
     /// Creates `path` (which must not exist, and is never a followed link) and writes `data`.
-    static func writeNew(_ data: Data, to path: String) throws {
+    public static func writeNew(_ data: Data, to path: String) throws {
         let fd = try createExclusively(path)
         defer { close(fd) }
         if let error = data.withUnsafeBytes({ writeAll(fd, $0) }) {
@@ -324,6 +362,18 @@ public struct ResultSet {
         guard access(directory, W_OK | X_OK) == 0 else {
             throw ResultSetError("output directory \(directory) is not writable")
         }
+    }
+
+    /// Removes a folder this process made, with the files and folders in it (no links followed).
+    static func removeTree(_ path: String) {
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for entry in entries {
+                let child = "\(path)/\(entry)"
+                var info = stat()
+                if lstat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { removeTree(child) } else { unlink(child) }
+            }
+        }
+        rmdir(path)
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -95,6 +95,9 @@ public struct Scenario: Sendable {
     /// Offered requests per second, for a workload that serves requests (nil: none are sent).
     public var rate: Double?
     public var arrivals: Arrivals
+    /// The faults as given (ranges unresolved), for the key: a run draws each range's point from
+    /// its seed and round into `options.faults`.
+    public let faultSpecs: String
 
     /// - Parameter interleaving: nil: round robin at `options.quantum`. A given mode sets the
     ///   options it needs and, for `uni`, the vCPU count.
@@ -112,14 +115,28 @@ public struct Scenario: Sendable {
         self.options = options
         self.rate = rate
         self.arrivals = arrivals
+        faultSpecs = options.faultTolerance ? options.faults.map(\.description).joined(separator: " ") : ""
     }
 
-    /// The scenario's identity across repeats: every setting but the round.
+    /// The ACK policy scenarios use unless told otherwise, as runs.csv spells it.
+    public static let defaultAckPolicy = ReplicationOptions().ackPolicy.description
+
+    /// The scenario's identity across repeats and result sets (runs.csv's `scenario` column, which
+    /// `ftbench compare` matches on): every setting but the round and the seed. Settings that
+    /// only FT uses appear only with FT on, so that an FT-off twin's key is found from it.
     public var key: String {
         let o = options
-        return [workload, String(programHash), String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off",
-                o.faultTolerance ? o.profile.name : "", o.faultTolerance ? o.ackPolicy.description : "",
-                rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description].joined(separator: "|")
+        var parts = [workload, String(programHash), defines, String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off"]
+        if o.faultTolerance {
+            parts += [o.profile.name, o.ackPolicy.description, String(o.lagBoundNanos), String(o.logCapacity)]
+            if !faultSpecs.isEmpty {
+                parts += [faultSpecs, String(o.heartbeat), String(o.failureTimeout),
+                          String(o.arbiterLatencyNanos), o.restoreAfterNanos.map(String.init) ?? "never"]
+            }
+        }
+        parts += [rate.map { "\($0)" } ?? "", arrivals.description, interleaving.description, String(o.warmupNanos), String(o.durationNanos),
+                  o.primaryCPUs.map(describeCPUs) ?? "any", o.faultTolerance ? o.backupCPUs.map(describeCPUs) ?? "any" : ""]
+        return parts.joined(separator: "|")
     }
 
     /// More spinning host threads (one per side, or one per vCPU under `free` and `recorded`) than CPUs they

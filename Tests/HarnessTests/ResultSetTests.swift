@@ -43,7 +43,7 @@ struct ResultSetTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let doc = try String(contentsOf: root.appendingPathComponent("results/README.md"), encoding: .utf8)
         for column in ResultSet.runsHeader + ResultSet.latencyHeader + ResultSet.summaryHeader
-            + ResultSet.faultsHeader + ResultSet.timelineHeader { #expect(doc.contains("`\(column)`"), "\(column) is not documented") }
+            + ResultSet.faultsHeader + ResultSet.timelineHeader + ResultSet.histogramsHeader { #expect(doc.contains("`\(column)`"), "\(column) is not documented") }
     }
 
     @Test("a result set is written whole, into a folder that appears only when complete")
@@ -52,7 +52,7 @@ struct ResultSetTests {
         let set = ResultSet(results: [try Self.result(ft: true)], meta: .init(commandLine: ["test"], calibration: nil))
         let folder = try set.write(into: dir, name: "unit")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-        #expect(files == ["faults.csv", "latency.csv", "meta.json", "runs.csv", "summary.csv", "timeline.csv"])
+        #expect(files == ["faults.csv", "histograms.csv", "latency.csv", "meta.json", "runs.csv", "summary.csv", "timeline.csv"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasSuffix(".partial") })
         let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/meta.json"))) as? [String: Any]
         #expect((meta?["machine"] as? [String: Any])?["cpus"] != nil)
