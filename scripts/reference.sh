@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates results/reference/: the result sets that the figures in README.md and docs/ come
 # from. Run it on an otherwise idle machine; it takes about 17 minutes.
-#   default-*/          the default suite (scripts/bench.sh's command), 6 rounds
+#   quick-*/            the built-in quick suite (scripts/bench.sh's command), 6 rounds, with
+#                       its charts and report: README.md shows its charts
+#   failover-*/         the built-in failover suite (5 fault scenarios, 6 rounds), with the
+#                       failover timeline charts README.md shows
 #   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
@@ -28,21 +31,23 @@
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (default compute failover state-transfer multicore devices benchmarks); none means all.
+# alone (quick failover-suite compute failover state-transfer multicore devices benchmarks); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(default compute failover state-transfer multicore devices benchmarks)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite compute failover state-transfer multicore devices benchmarks)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
-  default)
-    rm -rf "$out"/default-*
-    $run run --output "$out" --name default --workload kvstore,compute \
-      --profile lan,cross-city --rate 10000,40000 --duration 1.5 --warmup 0.3 --repeat 6 ;;
+  quick)
+    rm -rf "$out"/quick-* "$out"/default-*
+    $run suite quick --output "$out" ;;
+  failover-suite)
+    rm -rf "$out"/failover-2*
+    $run suite failover --output "$out" ;;
   compute)
     rm -rf "$out"/compute-*
     $run run --output "$out" --name compute --workload compute --profile lan \
@@ -84,6 +89,6 @@ for group in "${groups[@]}"; do
       swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
         > "$out/benchmarks/$target.md"
     done ;;
-  *) echo "scripts/reference.sh: unknown group '$group' (default compute failover state-transfer multicore devices benchmarks)" >&2; exit 2 ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite compute failover state-transfer multicore devices benchmarks)" >&2; exit 2 ;;
   esac
 done
