@@ -8,7 +8,8 @@ public enum SummaryTable {
             if case .roundRobin = group[0].scenario.interleaving { return group[0].scenario.vcpus > 1 }
             return true
         }
-        let header = ["workload", "profile", "ack", "FT"] + (showMode ? ["vCPUs", "interleaving"] : []) + ["offered/s", "achieved/s", "ratio", "MIPS"]
+        let showFaults = set.results.contains { !$0.scenario.faultSpecs.isEmpty }
+        let header = ["workload", "profile", "ack", "FT"] + (showFaults ? ["faults"] : []) + (showMode ? ["vCPUs", "interleaving"] : []) + ["offered/s", "achieved/s", "ratio", "MIPS"]
             + (showMode ? ["work ms", "vs free"] : []) + ["p50 µs", "p99 µs", "log Mbit/s", "stall %", "lag p99 µs", "runs", "status"]
         var rows = [header]
         for group in set.groups() {
@@ -36,7 +37,7 @@ public enum SummaryTable {
             let mode = showMode ? [String(first.scenario.vcpus), first.scenario.interleaving.description] : []
             rows.append([
                 first.scenario.workload, ft ? o.profile.name : "-", ft ? o.ackPolicy.description : "-", ft ? "on" : "off",
-            ] + mode + [
+            ] + (showFaults ? [first.scenario.faultSpecs.isEmpty ? "-" : first.scenario.faultSpecs] : []) + mode + [
                 clients && !first.scenario.arrivals.isClosed ? Format.number(first.scenario.rate!) : "-",
                 clients ? median(ok.map(\.achievedRate), 0) : "-", ratio, median(ok.map(\.report.guestMIPS), 1),
             ] + work + [
@@ -46,6 +47,6 @@ public enum SummaryTable {
                 median(ok.compactMap { $0.report.backupLagP99Micros.map { Double($0) } }, 0), String(group.count), status,
             ])
         }
-        return Format.table(rows) { $0 < (showMode ? 6 : 4) || $0 == header.count - 1 }
+        return Format.table(rows) { $0 < (showMode ? 6 : 4) + (showFaults ? 1 : 0) || $0 == header.count - 1 }
     }
 }

@@ -75,7 +75,7 @@ public enum Report {
         if !failed.isEmpty {
             out += "<p class=\"warning\"><b>\(failed.count) run(s) did not complete normally</b> (failed, diverged or stalled); they are left out of every median. First: row \(failed[0]): \(e(set.runs.cell(failed[0], "status"))) \(e(set.runs.cell(failed[0], "error")))</p>\n"
         }
-        out += summaryTable(set)
+        out += summaryTable(set) + faultsTable(set)
         out += "<h2>Charts</h2>\n"
         if charts.isEmpty { out += "<p>This set holds no series a chart needs (several loads, profiles, ACK policies, latency histograms or faults).</p>\n" }
         for chart in charts {
@@ -114,6 +114,31 @@ public enum Report {
             out += "<tr\(rowClass)><td class=\"text\">\(e(s.label))</td><td>\(ok)/\(s.rows.count)</td>" + cell("achieved_rps", 0) + cell("p50_us", 1)
                 + cell("p99_us", 1) + cell("ft_ratio", 3) + cell("guest_mips", 1) + cell("acks_per_s", 0) + cell("primary_stall_pct", 2)
                 + cell("backup_lag_p99_us", 0) + "<td class=\"text\">\(e(flags.joined(separator: ", ")))</td></tr>\n"
+        }
+        return out + "</table>\n"
+    }
+
+    /// Per scenario with faults: what its failures cost, over its rounds (faults.csv).
+    static func faultsTable(_ set: StoredResultSet) -> String {
+        let withFaults = set.scenarios.filter { s in s.rows.contains { r in set.faults.rows.indices.contains { set.faults.cell($0, "row") == String(r) } } }
+        guard !withFaults.isEmpty else { return "" }
+        var out = """
+            <h2>Faults</h2>
+            <p class="muted">From faults.csv, over the rounds: medians with their 95% interval. Outage: from the fault to the first reply the clients accepted after it. Lost outputs and two-owner epochs must be 0.</p>
+            <table><tr><th class="text">scenario</th><th>faults</th><th>detection ms</th><th>go-live ms</th><th>outage ms</th><th>outage max ms</th><th>outputs lost</th><th>requests unanswered</th><th>two-owner epochs</th></tr>
+
+            """
+        for s in withFaults {
+            let lines = set.faults.rows.indices.filter { i in s.rows.contains { String($0) == set.faults.cell(i, "row") } }
+            func values(_ column: String) -> [Double] { lines.compactMap { set.faults.number($0, column) } }
+            func cell(_ column: String) -> String {
+                guard let i = MedianInterval(values(column)) else { return "<td>-</td>" }
+                return "<td>\(Format.fixed(i.median, 2))" + (i.count > 1 ? " <span class=\"muted\">[\(Format.fixed(i.low, 2)), \(Format.fixed(i.high, 2))]</span>" : "") + "</td>"
+            }
+            let lost = s.values("outputs_lost").reduce(0, +), unanswered = s.values("requests_lost").reduce(0, +)
+            let twoOwners = s.rows.filter { !set.runs.cell($0, "two_owner_epochs").isEmpty }.count
+            out += "<tr><td class=\"text\">\(e(s.label))</td><td>\(lines.count)</td>" + cell("detection_ms") + cell("go_live_ms") + cell("outage_ms")
+                + "<td>\(values("outage_ms").max().map { Format.fixed($0, 2) } ?? "-")</td><td>\(Int(lost))</td><td>\(Int(unanswered))</td><td>\(twoOwners)</td></tr>\n"
         }
         return out + "</table>\n"
     }

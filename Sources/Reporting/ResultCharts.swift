@@ -75,33 +75,39 @@ public enum ResultCharts {
     // MARK: Against the channel's round trip
 
     static func againstRoundTrip(_ scenarios: [StoredScenario]) -> [Chart] {
-        grouped(scenarios) { s in "\(s.workload)|\(s.cell("offered_rps"))|\(s.cell("interleaving"))" }.flatMap { _, members -> [Chart] in
+        grouped(scenarios) { s in "\(s.workload)|\(s.cell("interleaving"))" }.flatMap { _, members -> [Chart] in
             let ftOn = members.filter { $0.ft && $0.roundTripMicros > 0 }
-            let byAck = Dictionary(grouping: ftOn, by: \.ack)
-            guard byAck.values.contains(where: { Set($0.map(\.profile)).count > 1 }) else { return [] }
+            // One curve per offered load and ACK policy, across the profiles.
+            let curveKey = { (s: StoredScenario) in "\(s.cell("offered_rps"))|\(s.ack)" }
+            let curves = Dictionary(grouping: ftOn, by: curveKey)
+            guard curves.values.contains(where: { Set($0.map(\.profile)).count > 1 }) else { return [] }
             let s0 = members[0]
-            let load = s0.offered.map { " at \(Format.number($0)) requests/s" } ?? ""
-            let baseline = members.first { !$0.ft }
+            let acks = Set(ftOn.map(\.ack)).count > 1
+            let xs = ftOn.map(\.roundTripMicros)
             var charts: [Chart] = []
-            let measures: [(String, String, String, Double)] = s0.offered != nil
-                ? [("throughput", "achieved_rps", "achieved throughput (requests/s)", 1), ("p99", "p99_us", "p99 response latency (µs)", 1)]
-                : [("throughput", "guest_mips", "guest speed (MIPS)", 1)]
-            for (name, column, label, scale) in measures {
-                var plot = Plot(title: "\(s0.workload)\(load): \(name) against the channel's round trip",
-                                x: Plot.Axis("channel round trip (µs)", log: true), y: Plot.Axis(label, log: column == "p99_us"))
-                plot.note = "loopback (no delay) is not on the log axis; FT off drawn flat for reference"
-                let xs = ftOn.map(\.roundTripMicros)
-                for ack in ftOn.map(\.ack).uniqued() {
-                    plot.series.append(Plot.Series(name: "FT on, \(ack)", points: byAck[ack]!.compactMap {
-                        point($0, x: $0.roundTripMicros, column, scale: scale, label: $0.profile)
-                    }))
+            let measures: [(String, String, String)] = s0.offered != nil
+                ? [("throughput", "achieved_rps", "achieved throughput (requests/s)"), ("p99", "p99_us", "p99 response latency (µs)")]
+                : [("throughput", "guest_mips", "guest speed (MIPS)")]
+            for (name, column, label) in measures {
+                var plot = Plot(title: "\(s0.workload): \(name) against the channel's round trip",
+                                x: Plot.Axis("channel round trip (µs)", log: true), y: Plot.Axis(label, log: column != "guest_mips"))
+                plot.note = "FT on solid, FT off dashed (no channel: drawn flat); loopback (0 µs) is not on the log axis"
+                for (c, key) in ftOn.map(curveKey).uniqued().enumerated() {
+                    let curve = curves[key]!
+                    let first = curve[0]
+                    let load = first.offered.map { "\(Format.number($0))/s" } ?? "FT on"
+                    let curveName = load + (acks ? ", \(first.ack)" : "")
+                    plot.series.append(Plot.Series(name: curveName, points: curve.compactMap {
+                        point($0, x: $0.roundTripMicros, column, label: $0.profile)
+                    }, color: c))
+                    if let baseline = members.first(where: { !$0.ft && $0.offered == first.offered }), let i = baseline.interval(column),
+                       let lo = xs.min(), let hi = xs.max(), !plot.series.contains(where: { $0.name == "\(load), FT off" }) {
+                        plot.series.append(Plot.Series(name: first.offered == nil ? "FT off" : "\(load), FT off", points: [lo, hi].map {
+                            Plot.Point(x: $0, y: i.median, flagged: baseline.flagged)
+                        }, dashed: true, color: c))
+                    }
                 }
-                if let baseline, let i = baseline.interval(column), let lo = xs.min(), let hi = xs.max() {
-                    plot.series.append(Plot.Series(name: "FT off", points: [lo, hi].map {
-                        Plot.Point(x: $0, y: i.median * scale, flagged: baseline.flagged)
-                    }, dashed: true))
-                }
-                if plot.hasData { charts.append(Chart(file: "rtt-\(name)-\(fileName(s0)).svg", plot: plot, source: "runs.csv \(column), one_way_us")) }
+                if plot.hasData { charts.append(Chart(file: "rtt-\(name)-\(fileName(s0, rate: false)).svg", plot: plot, source: "runs.csv \(column), one_way_us")) }
             }
             return charts
         }

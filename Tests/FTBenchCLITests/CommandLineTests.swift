@@ -438,7 +438,7 @@ struct CommandLineTests {
                                  "--no-calibration", "--failure-timeout", "10s", "--output", Self.temporaryDirectory(), "--repeat", "1")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(!result.stderr.contains("\r"))
-        #expect(result.stderr.contains("[1/1] fib FT off: "))
+        #expect(result.stderr.contains("[1/1, ") && result.stderr.contains(" left] fib FT off: "), "scenario i of n and the time left")
     }
 
     /// Main built every request up front: --requests 1000000000 aborted for lack of memory.
