@@ -107,6 +107,37 @@ struct SuiteCommandTests {
         #expect(same.stdout.contains("too few repeats"), "two rounds cannot be judged")
     }
 
+    /// A copy of `set` whose runs.csv has every `column` value multiplied by `factor`.
+    func scaled(_ set: String, _ column: String, by factor: Double) throws -> String {
+        let copy = CommandLineTests.temporaryDirectory()
+        try FileManager.default.copyItem(atPath: set, toPath: copy)
+        var lines = try String(contentsOfFile: "\(copy)/runs.csv", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let index = try #require(lines[0].split(separator: ",").firstIndex(of: Substring(column)))
+        for i in 1..<lines.count where !lines[i].isEmpty {
+            var fields = lines[i].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if let v = Double(fields[index]) { fields[index] = String(v * factor) }
+            lines[i] = fields.joined(separator: ",")
+        }
+        try lines.joined(separator: "\n").write(toFile: "\(copy)/runs.csv", atomically: true, encoding: .utf8)
+        return copy
+    }
+
+    @Test("compare exits 2 when a gating metric regressed and 4 when gating metrics only improved")
+    func compareExitCodes() throws {
+        let file = try suiteFile(Self.tiny.replacingOccurrences(of: "repeat = 2", with: "repeat = 4"))
+        let out = CommandLineTests.temporaryDirectory()
+        #expect(try cli.ftbench("suite", file, "--output", out, "--no-calibration").status == 0)
+        let set = "\(out)/\(try #require(try FileManager.default.contentsOfDirectory(atPath: out).first))"
+        // Half the achieved rate: rounds of one scenario differ by a few percent at most, so the
+        // halved rounds all fall below the others (a p99 can vary tenfold between rounds).
+        let slower = try scaled(set, "achieved_rps", by: 0.5)
+        let regressed = try cli.ftbench("compare", set, slower)
+        #expect(regressed.status == 2, "\(regressed.stdout)")
+        #expect(regressed.stdout.contains("regressed"))
+        let improved = try cli.ftbench("compare", slower, set)
+        #expect(improved.status == 4, "\(improved.stdout)")
+    }
+
     @Test("compare: unusable input exits 1 with a one-line error")
     func compareUnusable() throws {
         let empty = CommandLineTests.temporaryDirectory()
@@ -129,7 +160,8 @@ struct SuiteCommandTests {
         process.standardError = err
         process.standardOutput = Pipe()
         try process.run()
-        usleep(1_500_000)
+        // Long enough for a loaded CI host to finish a scenario (each takes about 0.4 s).
+        usleep(2_500_000)
         kill(process.processIdentifier, SIGINT)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
