@@ -5,6 +5,9 @@
 #                       its charts and report: README.md shows its charts
 #   failover-*/         the built-in failover suite (5 fault scenarios, 6 rounds), with the
 #                       failover timeline charts README.md shows
+#   latency-*/          the built-in latency suite (every channel profile), with the round-trip
+#                       charts README.md shows
+#   batching-*/         the built-in batching suite (8 ACK policies), with the ACK trade-off chart
 #   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
@@ -31,14 +34,14 @@
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (quick failover-suite compute failover state-transfer multicore devices benchmarks); none means all.
+# alone (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite compute failover state-transfer multicore devices benchmarks)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
@@ -48,6 +51,12 @@ for group in "${groups[@]}"; do
   failover-suite)
     rm -rf "$out"/failover-2*
     $run suite failover --output "$out" ;;
+  latency-suite)
+    rm -rf "$out"/latency-*
+    $run suite latency --output "$out" ;;
+  batching-suite)
+    rm -rf "$out"/batching-*
+    $run suite batching --output "$out" ;;
   compute)
     rm -rf "$out"/compute-*
     $run run --output "$out" --name compute --workload compute --profile lan \
@@ -89,6 +98,6 @@ for group in "${groups[@]}"; do
       swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
         > "$out/benchmarks/$target.md"
     done ;;
-  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite compute failover state-transfer multicore devices benchmarks)" >&2; exit 2 ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks)" >&2; exit 2 ;;
   esac
 done
