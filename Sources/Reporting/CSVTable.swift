@@ -49,8 +49,6 @@ public struct CSVTable: Sendable {
         }
     }
 
-    public func has(_ column: String) -> Bool { index[column] != nil }
-
     /// The cell of `column` in `row` ("" for a column the file does not have).
     public func cell(_ row: Int, _ column: String) -> String {
         guard let i = index[column] else { return "" }
