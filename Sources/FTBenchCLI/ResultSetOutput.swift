@@ -18,6 +18,16 @@ struct ResultSetOutput {
     /// Files written into the set beside the data (a suite's `suite.toml`).
     var extraFiles: [(String, Data)] = []
 
+    /// What `--name` may be: 1-100 letters, digits, '.', '_' or '-', not starting with '.' (a
+    /// folder name on any file system, never hidden, never a path).
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 100 && name.allSatisfy(isNameCharacter) && !name.hasPrefix(".")
+    }
+
+    static func isNameCharacter(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || "._-".contains(c)) }
+
+    static let nameRule = "--name must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.')"
+
     func finish(_ results: [ScenarioResult], interrupted: Bool) throws {
         let calibration = !calibrate || interrupted ? nil
             : placement.calibrationPair.map { Calibration.measure(cpus: $0, samples: 300, entries: 2_000_000) }

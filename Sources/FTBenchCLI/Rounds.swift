@@ -75,7 +75,7 @@ struct Rounds {
 /// `kvstore FT lan output-aware 10000 req/s`.
 func describeScenario(_ s: Scenario) -> String {
     let ftText = s.options.faultTolerance ? "FT \(s.options.profile.name) \(s.options.ackPolicy)" : "FT off"
-    let faults = s.options.faultTolerance && !s.options.faults.isEmpty ? " " + s.options.faults.map(\.description).joined(separator: " ") : ""
+    let faults = s.faultSpecs.isEmpty ? "" : " " + s.faultSpecs
     return "\(s.workload) \(ftText)" + (s.rate != nil && !s.arrivals.isClosed ? " \(Format.number(s.rate!)) req/s" : "") + faults
 }
 

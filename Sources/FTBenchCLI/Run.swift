@@ -150,10 +150,7 @@ struct Run: ParsableCommand {
         }
         if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
         if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
-        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
-              !name.hasPrefix(".") else {
-            throw ValidationError("--name must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.')")
-        }
+        guard ResultSetOutput.isValidName(name) else { throw ValidationError(ResultSetOutput.nameRule) }
         if rate.hasPrefix("sweep") {
             guard sweepStart != nil else { throw ValidationError("--rate '\(rate)' is not sweep or sweep:START with START from 0.001 to 1e12") }
             guard repeats == 1 else { throw ValidationError("--rate sweep runs each load once: use --repeat 1 with it, or list the rates") }

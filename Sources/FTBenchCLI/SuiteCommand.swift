@@ -42,9 +42,7 @@ struct SuiteCommand: ParsableCommand {
 
     func validate() throws {
         if let r = `repeat`, !(1...1_000).contains(r) { throw ValidationError("--repeat must be 1...1000, got \(r)") }
-        if let name, name.isEmpty || name.count > 100 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) || name.hasPrefix(".") {
-            throw ValidationError("--name must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.')")
-        }
+        if let name, !ResultSetOutput.isValidName(name) { throw ValidationError(ResultSetOutput.nameRule) }
     }
 
     func run() throws {
@@ -104,10 +102,10 @@ struct SuiteCommand: ParsableCommand {
         }
         guard let data = FileManager.default.contents(atPath: nameOrPath) else { throw CLIError("\(nameOrPath): cannot read the suite file") }
         guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(nameOrPath): not UTF-8 text") }
-        var base = URL(fileURLWithPath: nameOrPath).deletingPathExtension().lastPathComponent
-        base = String(base.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" })
-        if base.isEmpty || base.hasPrefix(".") { base = "suite" }
-        return try Suite.parse(text, name: String(base.prefix(100)), file: nameOrPath, source: nameOrPath)
+        // The set is named after the file, its characters made valid for a name.
+        let file = URL(fileURLWithPath: nameOrPath).deletingPathExtension().lastPathComponent
+        let base = String(String(file.map { ResultSetOutput.isNameCharacter($0) ? $0 : "-" }).prefix(100))
+        return try Suite.parse(text, name: ResultSetOutput.isValidName(base) ? base : "suite", file: nameOrPath, source: nameOrPath)
     }
 
     struct Plan {

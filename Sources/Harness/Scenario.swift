@@ -95,9 +95,6 @@ public struct Scenario: Sendable {
     /// Offered requests per second, for a workload that serves requests (nil: none are sent).
     public var rate: Double?
     public var arrivals: Arrivals
-    /// The faults as given (ranges unresolved), for the key: a run draws each range's point from
-    /// its seed and round into `options.faults`.
-    public let faultSpecs: String
 
     /// - Parameter interleaving: nil: round robin at `options.quantum`. A given mode sets the
     ///   options it needs and, for `uni`, the vCPU count.
@@ -115,8 +112,10 @@ public struct Scenario: Sendable {
         self.options = options
         self.rate = rate
         self.arrivals = arrivals
-        faultSpecs = options.faultTolerance ? options.faults.map(\.description).joined(separator: " ") : ""
     }
+
+    /// The faults injected, as given (`primary-crash@800ms..1600ms`; empty with FT off or none).
+    public var faultSpecs: String { options.faultTolerance ? options.faults.map(\.description).joined(separator: " ") : "" }
 
     /// The ACK policy scenarios use unless told otherwise, as runs.csv spells it.
     public static let defaultAckPolicy = ReplicationOptions().ackPolicy.description
@@ -129,7 +128,7 @@ public struct Scenario: Sendable {
         var parts = [workload, String(programHash), defines, String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off"]
         if o.faultTolerance {
             parts += [o.profile.name, o.ackPolicy.description, String(o.lagBoundNanos), String(o.logCapacity)]
-            if !faultSpecs.isEmpty {
+            if !o.faults.isEmpty {
                 parts += [faultSpecs, String(o.heartbeat), String(o.failureTimeout),
                           String(o.arbiterLatencyNanos), o.restoreAfterNanos.map(String.init) ?? "never"]
             }
@@ -240,18 +239,19 @@ public enum ScenarioRunner {
     /// Runs one scenario, recording its log if `recording` says where (FT on only); a failure
     /// (a guest fault, a program too large for its memory, a thread that could not be pinned, a
     /// trace that could not be written) is returned as a failed result, never thrown.
-    /// Fault times given as ranges are drawn here, from the seed and the round.
+    /// Fault times given as ranges are drawn here, from the seed and the round, into the options
+    /// the run gets; the scenario keeps them as given (its key is the same in every round).
     public static func run(_ scenario: Scenario, round: Int = 0, recording: LogRecording? = nil) -> ScenarioResult {
-        var scenario = scenario
-        scenario.options.faults = Fault.draw(scenario.options.faults, seed: scenario.options.seed, round: round)
         if scenario.interleaving.isParallel { return runParallel(scenario, round: round) }
+        var options = scenario.options
+        options.faults = Fault.draw(options.faults, seed: options.seed, round: round)
         let client = KVClient(rate: scenario.rate ?? 1, arrivals: scenario.rate == nil ? .closed(outstanding: 0) : scenario.arrivals,
                               seed: scenario.options.seed)
         let report: ReplicationReport, used: KVClient
         do {
             let trace = scenario.options.faultTolerance ? try recording?.writer(for: scenario, round: round) : nil
             (report, used) = try ReplicatedRun.run(program: scenario.program, vcpus: scenario.vcpus, memory: scenario.memory,
-                                                   options: scenario.options, client: client, trace: trace)
+                                                   options: options, client: client, trace: trace)
         } catch {
             return .failed(scenario, round: round, "\(error)")
         }

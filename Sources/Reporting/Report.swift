@@ -38,6 +38,13 @@ public enum Report {
 
     static func e(_ s: String) -> String { Plot.escape(s) }
 
+    /// A table cell: the median, and its interval in brackets when there are several values.
+    static func intervalCell(_ interval: MedianInterval?, _ decimals: Int) -> String {
+        guard let i = interval else { return "<td>-</td>" }
+        let range = i.count > 1 ? " <span class=\"muted\">[\(Format.fixed(i.low, decimals)), \(Format.fixed(i.high, decimals))]</span>" : ""
+        return "<td>\(Format.fixed(i.median, decimals))\(range)</td>"
+    }
+
     /// The command line as a shell would take it back.
     static func shellQuoted(_ arguments: [String]) -> String {
         arguments.map { a in
@@ -97,11 +104,7 @@ public enum Report {
 
             """
         for s in set.scenarios {
-            func cell(_ column: String, _ decimals: Int) -> String {
-                guard let i = s.interval(column) else { return "<td>-</td>" }
-                let median = Format.fixed(i.median, decimals)
-                return i.count > 1 ? "<td>\(median) <span class=\"muted\">[\(Format.fixed(i.low, decimals)), \(Format.fixed(i.high, decimals))]</span></td>" : "<td>\(median)</td>"
-            }
+            func cell(_ column: String, _ decimals: Int) -> String { intervalCell(s.interval(column), decimals) }
             let ok = s.okRows.count
             var flags: [String] = []
             let noisy = s.rows.filter { set.runs.cell($0, "noisy") == "yes" }.count
@@ -131,10 +134,7 @@ public enum Report {
         for s in withFaults {
             let lines = set.faults.rows.indices.filter { i in s.rows.contains { String($0) == set.faults.cell(i, "row") } }
             func values(_ column: String) -> [Double] { lines.compactMap { set.faults.number($0, column) } }
-            func cell(_ column: String) -> String {
-                guard let i = MedianInterval(values(column)) else { return "<td>-</td>" }
-                return "<td>\(Format.fixed(i.median, 2))" + (i.count > 1 ? " <span class=\"muted\">[\(Format.fixed(i.low, 2)), \(Format.fixed(i.high, 2))]</span>" : "") + "</td>"
-            }
+            func cell(_ column: String) -> String { intervalCell(MedianInterval(values(column)), 2) }
             let lost = s.values("outputs_lost").reduce(0, +), unanswered = s.values("requests_lost").reduce(0, +)
             let twoOwners = s.rows.filter { !set.runs.cell($0, "two_owner_epochs").isEmpty }.count
             out += "<tr><td class=\"text\">\(e(s.label))</td><td>\(lines.count)</td>" + cell("detection_ms") + cell("go_live_ms") + cell("outage_ms")
