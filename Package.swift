@@ -5,6 +5,15 @@ import PackageDescription
 //   ftbench (thin executable) -> FTBenchCLI -> Reporting -> Harness -> Replication -> (GuestVM, LogTrace ->
 //   LogChannel) -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
 //   is used by Harness's calibration and the benchmarks.
+/// ftbench's link flags: a static Swift runtime, standard library and Foundation (the archives in
+/// one group, since they refer to each other in both directions and the compiler's automatic
+/// link entries name only their dynamic forms), and a position-dependent executable.
+let staticRuntime = ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xlinker", "--start-group"]
+    + ["Foundation", "FoundationEssentials", "FoundationInternationalization", "CoreFoundation", "_FoundationICU",
+       "_FoundationCShims", "_FoundationCollections", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftSynchronization",
+       "swift_Concurrency", "swift_StringProcessing", "swift_RegexParser", "swiftGlibc", "swiftCore", "stdc++"].map { "-l" + $0 }
+    + ["-Xlinker", "--end-group"]
+
 let package = Package(
     name: "ftbench",
     platforms: [.macOS(.v15)],
@@ -83,7 +92,14 @@ let package = Package(
         // jemalloc is the allocator of the ftbench executable only; tests and benchmarks keep the
         // system allocator, which package-benchmark's malloc counters interpose.
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
-        .executableTarget(name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"]),
+        // Start-up: the Swift runtime, standard library and Foundation linked statically, and a
+        // position-dependent executable, so the dynamic loader neither loads a dozen shared
+        // libraries nor applies their relocations. `ftbench --version` took 20-23 ms dynamically
+        // linked here; docs/INTERPRETER.md has the figures (scripts/peers/run.sh measures them).
+        .executableTarget(
+            name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"],
+            linkerSettings: [.unsafeFlags(staticRuntime)]
+        ),
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "ChannelMeasurement", "Topology", "CPlatform"]),

@@ -21,7 +21,11 @@ let benchmarks: @Sendable () -> Void = {
     // program run without tracking.
     // `shared-counter` on one vCPU: what the atomics cost (each iteration a `cas`, a `strel` and
     // an `xadd` among 9 instructions; host atomics since ISA version 2).
-    for (name, tracked) in [("fib", false), ("sieve", false), ("loop", false), ("sieve", true), ("shared-counter", false)] {
+    // tak, hash-rem, hash-mul, matmul and sort: the programs scripts/peers/run.sh also runs on
+    // LuaJIT, Lua 5.4 and WasmKit (docs/INTERPRETER.md).
+    let programs = [("fib", false), ("sieve", false), ("loop", false), ("sieve", true), ("shared-counter", false)]
+        + ["tak", "hash-rem", "hash-mul", "matmul", "sort"].map { ($0, false) }
+    for (name, tracked) in programs {
         Benchmark("GuestVM.\(name).run\(tracked ? "Tracked" : "")") { benchmark in
             let machine = try makeMachine(name)
             if tracked { _ = machine.memory.startTrackingWrites() }

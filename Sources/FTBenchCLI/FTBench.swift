@@ -13,6 +13,25 @@ public struct FTBench: ParsableCommand {
 
     /// The process's allocator, recorded in meta.json (the executable links jemalloc and says so).
     nonisolated(unsafe) public static var allocator = "system malloc"
+
+    /// Runs the command line. An `exec` line is parsed by `Exec` alone when it parses cleanly:
+    /// building the parser of every subcommand, with the dynamic casts ArgumentParser makes for
+    /// each option, took about 6 ms of the 14 ms that `ftbench exec` of a trivial program took
+    /// here (perf; docs/INTERPRETER.md, "Start-up"). Any other line, and an `exec` line that does
+    /// not parse (`--help`, a bad option), goes through the full parser, so every message and
+    /// exit code is the one `main()` gives.
+    public static func runCommandLine() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard arguments.first == "exec", var exec = try? Exec.parse(Array(arguments.dropFirst())) else {
+            main()
+            return
+        }
+        do {
+            try exec.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// A failure the user can act on, printed as one line ("Error: ...") with a non-zero exit.

@@ -3,8 +3,8 @@ import Topology
 
 /// Flat, little-endian guest memory.
 ///
-/// Ownership: the instance owns one zero-filled, 64-byte-aligned allocation of `size` bytes for
-/// its whole life (its own, or a `NodeLocalMemory` it keeps) and frees it in `deinit`; `base`
+/// Ownership: the instance owns one zero-filled, page-aligned allocation of `size` bytes for its
+/// whole life (a `NodeLocalMemory` it keeps, which frees it); `base`
 /// never changes, so the interpreter copies it into a local for the duration of a run. Shared as
 /// the guest shares it: under `FreeRun` several host threads run vCPUs on it at once, with guest
 /// atomics as host atomics and plain accesses as plain ones (docs/ISA.md, "Memory model"). The
@@ -16,28 +16,22 @@ public final class GuestMemory {
     /// Present while writes are tracked (a state transfer runs): every write marks its page.
     public private(set) var dirtyPages: DirtyPageLog?
 
-    /// The node-local allocation `base` lies in, when memory was placed on a NUMA node.
-    private let placed: NodeLocalMemory?
+    /// The allocation `base` lies in: placed on a NUMA node, or an anonymous mapping whose pages
+    /// the kernel zero-fills on first touch. (A heap allocation cleared with memset wrote all of
+    /// it up front: for the default 4 MiB that was a fifth of `ftbench exec`'s start-up,
+    /// docs/INTERPRETER.md.)
+    private let allocation: NodeLocalMemory
 
     /// - Parameter node: the NUMA node to place memory on (`--primary-node`/`--backup-node`); nil,
     ///   or a machine without NUMA placement, gives an ordinary allocation.
     init(size: Int, node: Int? = nil) {
         self.size = size
-        if let node {
-            let memory = NodeLocalMemory(size: size, node: node)
-            placed = memory
-            base = memory.base
-        } else {
-            placed = nil
-            base = .allocate(byteCount: size, alignment: 64)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        }
+        allocation = NodeLocalMemory(size: size, node: node)
+        base = allocation.base
     }
 
-    deinit { if placed == nil { base.deallocate() } }
-
     /// The NUMA node guest memory was placed on, or nil if it was not placed.
-    public var node: Int? { placed?.node }
+    public var node: Int? { allocation.node }
 
     /// Whether `[address, address + count)` lies inside guest memory.
     public func contains(address: UInt64, count: UInt64) -> Bool {

@@ -1,3 +1,4 @@
+import Topology
 /// What a host supplies to a running machine: every input that is not a function of the guest's
 /// own state. The standalone runner answers with the real clock, a random generator, a wall-clock
 /// timer and a synthetic client; the script driver answers from a recorded `EventScript`; later
@@ -43,8 +44,17 @@ public struct RunSummary: Equatable, Sendable {
     /// A hash over every output in order: equal on a primary and its faithful backup.
     public var outputHash: UInt64
     public var stateHash: UInt64
+    /// The host's monotonic clock (ns) when the guest stopped, before the state was hashed: a
+    /// caller timing the guest alone stops its clock here. Not part of what the run did, so
+    /// equality ignores it.
+    public var guestStoppedNanos: UInt64 = 0
 
     public var totalInstructions: UInt64 { instructions.reduce(0, +) }
+
+    public static func == (a: RunSummary, b: RunSummary) -> Bool {
+        a.instructions == b.instructions && a.outputs == b.outputs && a.outputBytes == b.outputBytes
+            && a.outputHash == b.outputHash && a.stateHash == b.stateHash
+    }
 }
 
 extension Machine {
@@ -59,7 +69,11 @@ extension Machine {
     /// replaying one reads it). Events are injected only at slice starts. A recording driver
     /// therefore only ever places events at positions that the same loop, replaying, stops at
     /// again.
-    public func drive<D: HostDriver>(_ driver: inout D, quantum: UInt64 = 100_000) throws -> RunSummary {
+    ///
+    /// `hashingState: false` leaves the summary's `stateHash` 0: hashing reads all of guest
+    /// memory, which a caller that never shows the hash (`ftbench exec` without `--stats`)
+    /// need not pay for at start-up.
+    public func drive<D: HostDriver>(_ driver: inout D, quantum: UInt64 = 100_000, hashingState: Bool = true) throws -> RunSummary {
         precondition(quantum > 0, "quantum must be positive")
         var outputs = 0, outputBytes = 0
         var outputHasher = StateHasher()
@@ -109,9 +123,10 @@ extension Machine {
             let runnable = (0..<vcpuCount).contains { !isHalted(vcpu: $0) && !isWaiting(vcpu: $0) }
             if !runnable, !allHalted, try !driver.idle(self) { break }
         }
+        let stopped = monotonicNanos()
         return RunSummary(
             instructions: (0..<vcpuCount).map { instructionCount(vcpu: $0) },
             outputs: outputs, outputBytes: outputBytes, outputHash: outputHasher.finalize(),
-            stateHash: stateHash())
+            stateHash: hashingState ? stateHash() : 0, guestStoppedNanos: stopped)
     }
 }

@@ -119,7 +119,18 @@ extension Machine {
                 r[ip.d] = r[ip.a] &- r[ip.b]; ip += 1
             case .mul:
                 r[ip.d] = r[ip.a] &* r[ip.b]; ip += 1
-            case .divu, .divs, .remu, .rems:
+            // Unsigned division and remainder are one host instruction each, inline; the signed
+            // pair keeps its overflow cases in `divide`. (Through `divide`, a call and a switch,
+            // hash-rem's remainder step cost ... ; docs/INTERPRETER.md.)
+            case .divu:
+                let b = r[ip.b]
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                r[ip.d] = r[ip.a] / b; ip += 1
+            case .remu:
+                let b = r[ip.b]
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                r[ip.d] = r[ip.a] % b; ip += 1
+            case .divs, .rems:
                 let b = r[ip.b]
                 guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
                 r[ip.d] = Self.divide(ip.pointee.op, r[ip.a], b); ip += 1
@@ -493,11 +504,10 @@ extension Machine {
         return outcome
     }
 
+    /// Signed division and remainder (`divs`, `rems`), with INT64_MIN / -1 defined (docs/ISA.md).
     @inline(never)
     static func divide(_ op: Opcode, _ a: UInt64, _ b: UInt64) -> UInt64 {
         switch op {
-        case .divu: return a / b
-        case .remu: return a % b
         case .divs:
             let (q, overflow) = Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b))
             return UInt64(bitPattern: overflow ? Int64.min : q)

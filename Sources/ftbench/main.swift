@@ -11,4 +11,4 @@ func allocatorDescription() -> String {
 }
 
 FTBench.allocator = allocatorDescription()
-FTBench.main()
+FTBench.runCommandLine()

@@ -481,9 +481,38 @@ struct CommandLineTests {
         let result = try ftbench("calibrate", "--samples", "50", "--entries", "200000")
         #expect(result.status == 0, "\(result.stderr)")
         for line in ["floor (cache-line round trip)", "channel round trip, 8-byte entry", "channel round trip, 64-byte entry",
-                     "one at a time", "batches of 64", "interpreter (fib)"] {
+                     "one at a time", "batches of 64", "interpreter (fib)", "production path", "round trip, 8-byte payload",
+                     "round trip, 64-byte payload"] {
             #expect(result.stdout.contains(line))
         }
+    }
+
+    @Test("calibrate --machine-readable prints one positive figure per name, raw ring and production path")
+    func calibrateMachineReadable() throws {
+        let result = try ftbench("calibrate", "--samples", "50", "--entries", "200000", "--machine-readable")
+        #expect(result.status == 0, "\(result.stderr)")
+        var figures: [String: Double] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            #expect(parts.count == 2, "line '\(line)'")
+            if parts.count == 2 { figures[String(parts[0])] = Double(parts[1]) }
+        }
+        for name in ["floor_p50", "raw_rt8_p50", "raw_rt64_p50", "raw_batched64", "path_rt8_p50", "path_rt64_p50", "path_batched64"] {
+            #expect((figures[name] ?? 0) > 0, "\(name) in \(result.stdout)")
+        }
+    }
+
+    /// `exec` is parsed by its own parser on the fast start-up path; help and errors must still
+    /// be the full command line's.
+    @Test("exec --help and a bad exec option read as the full command line's")
+    func execThroughFullParser() throws {
+        let help = try ftbench("exec", "--help")
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("USAGE: ftbench exec"), "\(help.stdout.prefix(200))")
+        let bad = try ftbench("exec", "fib", "--quantum", "lots")
+        #expect(bad.status == 64)
+        #expect(bad.stderr.hasPrefix("Error: "), "\(bad.stderr)")
+        #expect(bad.stderr.contains("Usage: ftbench exec"), "\(bad.stderr)")
     }
 
     @Test("docs/ISA.md carries the instruction table generated from the ISA definition")

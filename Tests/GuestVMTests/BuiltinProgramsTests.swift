@@ -47,6 +47,64 @@ struct BuiltinProgramsTests {
         #expect(summary.totalInstructions > 4000)
     }
 
+    /// The benchmark programs against the same algorithms written here in Swift: the checksums
+    /// the peers (scripts/peers/) must match.
+    @Test("tak computes Takeuchi's function")
+    func tak() throws {
+        func tak(_ x: Int, _ y: Int, _ z: Int) -> Int { y >= x ? z : tak(tak(x - 1, y, z), tak(y - 1, z, x), tak(z - 1, x, y)) }
+        let source = try #require(BuiltinPrograms.named("tak")).source
+        #expect(try outputs(source).0 == "\(tak(24, 16, 8))\n")
+        let smaller = source.replacingOccurrences(of: ".const X = 24", with: ".const X = 12")
+            .replacingOccurrences(of: ".const Y = 16", with: ".const Y = 8").replacingOccurrences(of: ".const Z = 8", with: ".const Z = 3")
+        #expect(try outputs(smaller).0 == "\(tak(12, 8, 3))\n")
+    }
+
+    static let hashInput = (0..<65536).map { UInt64(($0 * 131 + 7) % 251) }
+
+    @Test("hash-rem hashes with a remainder step")
+    func hashRem() throws {
+        var h: UInt64 = 0
+        for _ in 0..<256 { for byte in Self.hashInput { h = (h &* 31 &+ byte) % 1_000_003 } }
+        #expect(try outputs(try #require(BuiltinPrograms.named("hash-rem")).source).0 == "\(h)\n")
+    }
+
+    @Test("hash-mul hashes with a multiply step")
+    func hashMul() throws {
+        var h: UInt64 = 0x11C_9DC5
+        for _ in 0..<256 { for byte in Self.hashInput { h = ((h ^ byte) &* 16_777_619) & 0xFFF_FFFF } }
+        #expect(try outputs(try #require(BuiltinPrograms.named("hash-mul")).source).0 == "\(h)\n")
+    }
+
+    @Test("matmul sums the products")
+    func matmul() throws {
+        let n = 120
+        var checksum = 0
+        for _ in 0..<6 {
+            for i in 0..<n {
+                for j in 0..<n { checksum += (0..<n).reduce(0) { $0 + ((i + 2 * $1) % 10) * ((3 * $1 + j) % 10) } }
+            }
+        }
+        #expect(try outputs(try #require(BuiltinPrograms.named("matmul")).source).0 == "\(checksum)\n")
+    }
+
+    @Test("sort leaves the values in order and hashes them")
+    func sort() throws {
+        var x: UInt64 = 42
+        let values = (0..<100_000).map { _ in x = x * 16807 % 2_147_483_647; return x }.sorted()
+        let h = values.reduce(UInt64(0)) { ($0 * 31 + $1) % 1_000_003 }
+        #expect(try outputs(try #require(BuiltinPrograms.named("sort")).source).0 == "\(h)\n")
+    }
+
+    /// Negative control for the sort check: a heap whose sift never swaps leaves the values
+    /// unsorted, and the printed figure then carries 10,000,000 per value out of order.
+    @Test("sort's check catches a broken sort")
+    func sortCheckCatchesDisorder() throws {
+        let broken = try #require(BuiltinPrograms.named("sort")).source
+            .replacingOccurrences(of: "    bgeu r8, r6, .done\n", with: "    jmp .done\n")
+        let printed = try #require(UInt64(try outputs(broken).0.dropLast()))
+        #expect(printed >= 10_000_000)
+    }
+
     @Test("shared-counter: the spinlock and xadd both count every increment, at any quantum", arguments: [1, 3, 7, 1000] as [UInt64])
     func sharedCounter(quantum: UInt64) throws {
         let source = try #require(BuiltinPrograms.named("shared-counter")).source
