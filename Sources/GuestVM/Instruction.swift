@@ -1,9 +1,14 @@
-/// A pre-decoded instruction: 16 bytes, so four share a cache line and the interpreter loads one
-/// with two 8-byte moves.
+/// A pre-decoded instruction: 24 bytes (20 of fields).
 ///
 /// `target` is the branch/jump/call target as an instruction index; `imm` is the immediate or the
 /// memory offset. Register fields are always below 16 (the assembler guarantees it), so the
 /// interpreter indexes the register file without a bounds check.
+///
+/// `blockLength` is 0 in a `Program`; a vCPU's private copy of the code (`CodeBuffer`) sets it to
+/// the number of instructions from this one up to and including the next transfer or trap. The
+/// interpreter charges that many to the instruction count when a transfer lands here, reading it
+/// from the instruction it is about to dispatch anyway (docs/INTERPRETER.md, "Exact instruction
+/// counting"); the 16-byte form had no room for it.
 @frozen
 public struct Instruction: Equatable, Sendable {
     public var op: Opcode
@@ -12,14 +17,16 @@ public struct Instruction: Equatable, Sendable {
     public var rb: UInt8
     public var target: UInt32
     public var imm: Int64
+    public var blockLength: UInt32 = 0
 
-    public init(_ op: Opcode, rd: UInt8 = 0, ra: UInt8 = 0, rb: UInt8 = 0, target: UInt32 = 0, imm: Int64 = 0) {
+    public init(_ op: Opcode, rd: UInt8 = 0, ra: UInt8 = 0, rb: UInt8 = 0, target: UInt32 = 0, imm: Int64 = 0, blockLength: UInt32 = 0) {
         self.op = op
         self.rd = rd
         self.ra = ra
         self.rb = rb
         self.target = target
         self.imm = imm
+        self.blockLength = blockLength
     }
 }
 

@@ -11,11 +11,12 @@ import CPlatform
 /// package passes for this target, copies the dispatch into the end of every handler: threaded
 /// dispatch (docs/INTERPRETER.md tells the history).
 ///
-/// Exact instruction counting: the loop never counts single instructions. A straight-line run
-/// (a basic block) retires as a whole when its final transfer executes (`retired += pc - runStart`),
-/// and the budget is compared there. `run(until:)` lets a run start unchecked only while more than
-/// the longest block remains, steps block by block near the limit, and for the last partial
-/// block plants a `breakpoint` at the exact stopping instruction.
+/// Exact instruction counting: the loop never counts single instructions. Each transfer charges
+/// the whole block it lands on in advance, taking `next.blockLength` (read from the instruction
+/// about to be dispatched) from the budget left under the limit, and stops if that overdraws
+/// it; a run that leaves inside a block gives back what that block has not run. `run(until:)` runs whole blocks
+/// while they fit under the limit, and for the last, partial block plants a `breakpoint` at the
+/// exact stopping instruction.
 extension Machine {
     /// Runs `vcpu` until exactly `limit` instructions have retired on it (counted from the start
     /// of the machine), or until an earlier exit. Re-entering after an exit continues where it
@@ -45,15 +46,12 @@ extension Machine {
             guard cpu.retired < limit else { return .reachedLimit }
             let remaining = limit - cpu.retired
             let outcome: LoopOutcome
-            if remaining > UInt64(code.maxBlock) {
-                outcome = execute(cpu, softLimit: limit - UInt64(code.maxBlock), stores: stores)
-            } else if UInt64(code.blockLength[cpu.pc]) <= remaining {
-                outcome = execute(cpu, softLimit: cpu.retired + 1, stores: stores)
+            if code.blockLength(at: cpu.pc) <= remaining {
+                outcome = execute(cpu, limit: limit, stores: stores)
             } else {
                 let stop = cpu.pc + Int(remaining)
-                let original = code.instructions[stop]
-                code.instructions[stop] = Instruction(.breakpoint)
-                outcome = execute(cpu, softLimit: .max, stores: stores)
+                let original = code.plantBreakpoint(at: stop)
+                outcome = execute(cpu, limit: .max, stores: stores)
                 code.instructions[stop] = original
             }
             switch outcome {
@@ -84,7 +82,7 @@ extension Machine {
     }
 
     enum LoopOutcome {
-        /// `retired` reached the soft limit at the end of a block.
+        /// The next block would have run past the limit; the vCPU stands at its start.
         case budget
         case exit(Exit)
     }
@@ -94,7 +92,9 @@ extension Machine {
     // The one generic parameter, `stores`, is resolved by specialisation: with `UntrackedStores`
     // its calls vanish.
     // swiftlint:disable:next function_body_length cyclomatic_complexity
-    func execute<Stores: StoreObserver>(_ cpu: VCPUState, softLimit: UInt64, stores: Stores) -> LoopOutcome {
+    /// Runs whole blocks from the vCPU's pc while each ends at or below `limit` retired
+    /// instructions (the caller makes sure the first one does), until an exit.
+    func execute<Stores: StoreObserver>(_ cpu: VCPUState, limit: UInt64, stores: Stores) -> LoopOutcome {
         let code = UnsafePointer(cpu.code.instructions)
         let codeCount = cpu.code.count
         let r = cpu.registers
@@ -102,8 +102,9 @@ extension Machine {
         let memSize = UInt64(memory.size)
         let limit1 = memSize &- 1, limit2 = memSize &- 2, limit4 = memSize &- 4, limit8 = memSize &- 8
         var ip = code + cpu.pc
-        var runStart = ip
-        var retired = cpu.retired
+        // What is left under `limit` once the current block has run to its end (the charge
+        // counted down, so that `limit` itself need not stay in a register).
+        var budget = limit &- (cpu.retired &+ UInt64(ip.pointee.blockLength))
 
         while true {
             switch ip.pointee.op {
@@ -120,19 +121,20 @@ extension Machine {
             case .mul:
                 r[ip.d] = r[ip.a] &* r[ip.b]; ip += 1
             // Unsigned division and remainder are one host instruction each, inline; the signed
-            // pair keeps its overflow cases in `divide`. (Through `divide`, a call and a switch,
-            // hash-rem's remainder step cost ... ; docs/INTERPRETER.md.)
+            // pair keeps its overflow cases in `divide`. Through `divide` (a call and a switch)
+            // hash-rem took 114 host instructions per byte, inline 89 (callgrind;
+            // docs/INTERPRETER.md).
             case .divu:
                 let b = r[ip.b]
-                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, limit, budget) }
                 r[ip.d] = r[ip.a] / b; ip += 1
             case .remu:
                 let b = r[ip.b]
-                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, limit, budget) }
                 r[ip.d] = r[ip.a] % b; ip += 1
             case .divs, .rems:
                 let b = r[ip.b]
-                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, runStart, retired) }
+                guard b != 0 else { return fault(.divideByZero, cpu, ip, code, limit, budget) }
                 r[ip.d] = Self.divide(ip.pointee.op, r[ip.a], b); ip += 1
             case .and:
                 r[ip.d] = r[ip.a] & r[ip.b]; ip += 1
@@ -177,148 +179,148 @@ extension Machine {
 
             case .ld8:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(mem.load(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self)); ip += 1
             case .ld8s:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(bitPattern: Int64(mem.load(fromByteOffset: Int(truncatingIfNeeded: a), as: Int8.self))); ip += 1
             case .ld16:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(UInt16(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self))); ip += 1
             case .ld16s:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(bitPattern: Int64(Int16(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: Int16.self)))); ip += 1
             case .ld32:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(UInt32(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self))); ip += 1
             case .ld32s:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(bitPattern: Int64(Int32(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: Int32.self)))); ip += 1
             case .ld64:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)); ip += 1
             case .st8:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, runStart, retired) }
+                guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: UInt8(truncatingIfNeeded: r[ip.b]), toByteOffset: Int(truncatingIfNeeded: a), as: UInt8.self)
                 stores.stored(at: a, width: 1); ip += 1
             case .st16:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, runStart, retired) }
+                guard a <= limit2 else { return fault(.badAddress(a, width: 2), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: UInt16(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt16.self)
                 stores.stored(at: a, width: 2); ip += 1
             case .st32:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, runStart, retired) }
+                guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: UInt32(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self)
                 stores.stored(at: a, width: 4); ip += 1
             case .st64:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, runStart, retired) }
+                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
                 stores.stored(at: a, width: 8); ip += 1
 
             case .beq:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] == r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] == r[ip.b] ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bne:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] != r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] != r[ip.b] ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .blt:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) < Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) < Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bge:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) >= Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) >= Int64(bitPattern: r[ip.b]) ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bltu:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] < r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] < r[ip.b] ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bgeu:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] >= r[ip.b] ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] >= r[ip.b] ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .beqi:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) == ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) == ip.imm ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bnei:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) != ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) != ip.imm ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .blti:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) < ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) < ip.imm ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bgei:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: Int64(bitPattern: r[ip.a]) >= ip.imm ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: r[ip.a]) >= ip.imm ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bltui:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] < UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] < UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .bgeui:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: r[ip.a] >= UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: r[ip.a] >= UInt64(bitPattern: ip.imm) ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .jmp:
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + ip.target) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .call:
                 let sp = r[Register.stackPointer] &- 8
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: UInt64(truncatingIfNeeded: (ip - code) &+ 1).littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
                 stores.stored(at: sp, width: 8)
                 r[Register.stackPointer] = sp
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + ip.target) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .ret:
                 let sp = r[Register.stackPointer]
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
                 let target = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self))
-                guard target < UInt64(codeCount) else { return fault(.badReturnAddress(target), cpu, ip, code, runStart, retired) }
+                guard target < UInt64(codeCount) else { return fault(.badReturnAddress(target), cpu, ip, code, limit, budget) }
                 r[Register.stackPointer] = sp &+ 8
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: code + Int(truncatingIfNeeded: target)) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: code + Int(truncatingIfNeeded: target)) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .push:
                 let sp = r[Register.stackPointer] &- 8
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
                 mem.storeBytes(of: r[ip.a].littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
                 stores.stored(at: sp, width: 8)
                 r[Register.stackPointer] = sp; ip += 1
             case .pop:
                 let sp = r[Register.stackPointer]
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, runStart, retired) }
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
                 r[Register.stackPointer] = sp &+ 8
                 r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)); ip += 1
 
             // Atomics and ordered accesses are host atomics on guest memory (`synchronising`);
             // a machine that takes synchronisation exits leaves before them instead, unretired.
             case .cas:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
-                if let kind = Self.synchronising(.cas, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
+                if let kind = Self.synchronising(.cas, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
                 ip += 1
             case .xadd:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
-                if let kind = Self.synchronising(.xadd, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
+                if let kind = Self.synchronising(.xadd, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
                 ip += 1
             case .fence:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
                 ftb_guest_fence(); ip += 1
             case .ldacq:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
-                if let kind = Self.synchronising(.ldacq, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
+                if let kind = Self.synchronising(.ldacq, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
                 ip += 1
             case .strel:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
-                if let kind = Self.synchronising(.strel, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
+                if let kind = Self.synchronising(.strel, ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
                 ip += 1
 
             case .ei:
                 cpu.interruptsEnabled = true
                 var next = ip + 1
                 if cpu.pending != 0 {
-                    guard let vector = takeInterrupt(cpu, returnTo: next - code) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
+                    guard let vector = takeInterrupt(cpu, returnTo: next - code) else { return fault(.noInterruptVector, cpu, ip, code, limit, budget) }
                     next = code + vector
                 }
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: next) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: next) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .di:
                 cpu.interruptsEnabled = false; ip += 1
             case .iret:
                 let saved = cpu.savedPC
-                guard saved >= 0 else { return fault(.iretOutsideHandler, cpu, ip, code, runStart, retired) }
+                guard saved >= 0 else { return fault(.iretOutsideHandler, cpu, ip, code, limit, budget) }
                 var next = code + saved
                 cpu.savedPC = -1
                 cpu.interruptsEnabled = true
                 if cpu.pending != 0 {
-                    guard let vector = takeInterrupt(cpu, returnTo: saved) else { return fault(.noInterruptVector, cpu, ip, code, runStart, retired) }
+                    guard let vector = takeInterrupt(cpu, returnTo: saved) else { return fault(.noInterruptVector, cpu, ip, code, limit, budget) }
                     next = code + vector
                 }
-                if Self.transfer(&ip, &runStart, &retired, softLimit, to: next) { return finish(cpu, ip - code, retired, .budget) }
+                if Self.transfer(&ip, &budget, to: next) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .setivec:
                 cpu.vector = Int(ip.pointee.target); ip += 1
             case .cause:
@@ -326,37 +328,37 @@ extension Machine {
             case .cpuid:
                 r[ip.d] = UInt64(cpu.index); ip += 1
             case .settimer:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
                 setTimer(r[ip.a], vcpu: cpu.index); ip += 1
             case .dmapost:
-                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, runStart, retired) }
-                if let kind = postDMABuffer(r[ip.a], length: r[ip.b], vcpu: cpu.index) { return fault(kind, cpu, ip, code, runStart, retired) }
+                if cpu.synchronisingExits { return leave(.synchronise, cpu, ip, code, limit, budget) }
+                if let kind = postDMABuffer(r[ip.a], length: r[ip.b], vcpu: cpu.index) { return fault(kind, cpu, ip, code, limit, budget) }
                 ip += 1
 
             // Traps retire and leave with `ip` past them.
             case .rdclock:
-                return leave(.clockRead(register: ip.d), cpu, ip + 1, code, runStart, retired)
+                return leave(.clockRead(register: ip.d), cpu, ip, code, limit, budget, retiring: true)
             case .rdrand:
-                return leave(.randomRead(register: ip.d), cpu, ip + 1, code, runStart, retired)
+                return leave(.randomRead(register: ip.d), cpu, ip, code, limit, budget, retiring: true)
             case .wfi:
                 cpu.waiting = true
-                return leave(.waitingForInterrupt, cpu, ip + 1, code, runStart, retired)
+                return leave(.waitingForInterrupt, cpu, ip, code, limit, budget, retiring: true)
             case .out:
                 let a = r[ip.a], n = r[ip.b]
                 guard memory.contains(address: a, count: n) else {
-                    return fault(.badAddress(a, width: Int(truncatingIfNeeded: n)), cpu, ip, code, runStart, retired)
+                    return fault(.badAddress(a, width: Int(truncatingIfNeeded: n)), cpu, ip, code, limit, budget)
                 }
-                return leave(.output(address: a, length: n), cpu, ip + 1, code, runStart, retired)
+                return leave(.output(address: a, length: n), cpu, ip, code, limit, budget, retiring: true)
             case .halt:
                 cpu.halted = true
-                return leave(.halted, cpu, ip + 1, code, runStart, retired)
+                return leave(.halted, cpu, ip, code, limit, budget, retiring: true)
             case .breakpoint:
                 // Not retired: it stands in for the instruction that will run next time.
-                return leave(.reachedLimit, cpu, ip, code, runStart, retired)
+                return leave(.reachedLimit, cpu, ip, code, limit, budget)
             case .ud:
-                return fault(.illegalInstruction, cpu, ip, code, runStart, retired)
+                return fault(.illegalInstruction, cpu, ip, code, limit, budget)
             case .fellOff:
-                return fault(.pcOutOfRange, cpu, ip, code, runStart, retired)
+                return fault(.pcOutOfRange, cpu, ip, code, limit, budget)
             }
         }
     }
@@ -460,14 +462,16 @@ extension Machine {
     /// Whether `vcpu`'s next instruction synchronises (what a `.synchronise` exit would stop at).
     public func synchronisesNext(vcpu: Int) -> Bool { nextOpcode(vcpu: vcpu)?.synchronises ?? false }
 
-    /// Leaves the loop with `exit`; instructions before `ip` in the current block retire.
+    /// Leaves the loop with `exit` at `ip`: the instructions before it in the current block
+    /// retire, and `ip` itself too if `retiring` (a trap, which ends its block). The charge
+    /// (`limit - budget`) covered the block to its end; what is left of it from `ip` is given back.
     @inline(never)
     private func leave(
         _ exit: Exit, _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>,
-        _ runStart: UnsafePointer<Instruction>, _ retired: UInt64
+        _ limit: UInt64, _ budget: UInt64, retiring: Bool = false
     ) -> LoopOutcome {
-        cpu.pc = ip - code
-        cpu.retired = retired &+ UInt64(truncatingIfNeeded: ip - runStart)
+        cpu.pc = (ip - code) + (retiring ? 1 : 0)
+        cpu.retired = limit &- budget &- UInt64(ip.pointee.blockLength) &+ (retiring ? 1 : 0)
         return .exit(exit)
     }
 
@@ -475,36 +479,37 @@ extension Machine {
     @inline(never)
     private func fault(
         _ kind: GuestFault.Kind, _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>,
-        _ runStart: UnsafePointer<Instruction>, _ retired: UInt64
+        _ limit: UInt64, _ budget: UInt64
     ) -> LoopOutcome {
-        _ = leave(.halted, cpu, ip, code, runStart, retired)
+        _ = leave(.halted, cpu, ip, code, limit, budget)
         let fault = cpu.fault ?? GuestFault(kind: kind, vcpu: cpu.index, pc: cpu.pc, instructionCount: cpu.retired)
         cpu.fault = fault
         return .exit(.fault(fault))
     }
 
-    /// Retires the block that ends with the transfer at `ip` and moves to `next`; true when the
-    /// budget is spent. Takes its state inout rather than capturing it: a capturing local
-    /// function made the compiler keep `ip` in memory and store it on every instruction.
+    /// Moves to `next` at the end of a block and charges the block that starts there; true when
+    /// that block would end past the limit (the budget has then wrapped below zero by what was
+    /// missing). Takes its state inout rather than capturing it: a capturing local function made
+    /// the compiler keep `ip` in memory and store it on every instruction.
     @inline(__always)
-    private static func transfer(
-        _ ip: inout UnsafePointer<Instruction>, _ runStart: inout UnsafePointer<Instruction>,
-        _ retired: inout UInt64, _ softLimit: UInt64, to next: UnsafePointer<Instruction>
-    ) -> Bool {
-        retired &+= UInt64(truncatingIfNeeded: (ip - runStart) &+ 1)
+    private static func transfer(_ ip: inout UnsafePointer<Instruction>, _ budget: inout UInt64, to next: UnsafePointer<Instruction>) -> Bool {
         ip = next
-        runStart = next
-        return retired >= softLimit
+        let (left, overdrawn) = budget.subtractingReportingOverflow(UInt64(next.pointee.blockLength))
+        budget = left
+        return overdrawn
     }
 
-    @inline(__always)
-    private func finish(_ cpu: VCPUState, _ pc: Int, _ retired: UInt64, _ outcome: LoopOutcome) -> LoopOutcome {
-        cpu.pc = pc
-        cpu.retired = retired
-        return outcome
+    /// The block at `ip` does not fit: stop at its start. Its charge was taken from `budget`
+    /// (which wrapped), so the count before it is `limit - budget - blockLength`, as for `leave`.
+    @inline(never)
+    private func budgetSpent(
+        _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>, _ limit: UInt64, _ budget: UInt64
+    ) -> LoopOutcome {
+        cpu.pc = ip - code
+        cpu.retired = limit &- budget &- UInt64(ip.pointee.blockLength)
+        return .budget
     }
 
-    /// Signed division and remainder (`divs`, `rems`), with INT64_MIN / -1 defined (docs/ISA.md).
     @inline(never)
     static func divide(_ op: Opcode, _ a: UInt64, _ b: UInt64) -> UInt64 {
         switch op {

@@ -119,40 +119,38 @@ final class VCPUState {
     }
 }
 
-/// A vCPU's private copy of the pre-decoded program, plus the basic-block table that makes exact
-/// instruction counting cheap.
+/// A vCPU's private copy of the pre-decoded program, with every instruction's `blockLength` set:
+/// what makes exact instruction counting cheap.
 ///
-/// Ownership: `instructions` (count + 1 entries, the last a `fellOff` sentinel) and
-/// `blockLength` are owned by this object and freed in `deinit`. The copy is private so that the
-/// interpreter can plant a `breakpoint` at the exact instruction where a run must stop and
-/// restore it afterwards, without affecting other vCPUs.
+/// Ownership: `instructions` (count + 1 entries, the last a `fellOff` sentinel) is owned by this
+/// object and freed in `deinit`. The copy is private so that the interpreter can plant a
+/// `breakpoint` at the exact instruction where a run must stop and restore it afterwards,
+/// without affecting other vCPUs.
 final class CodeBuffer {
     let count: Int
     let instructions: UnsafeMutablePointer<Instruction>
-    /// `blockLength[i]`: instructions from i up to and including the next transfer or trap.
-    let blockLength: UnsafeMutablePointer<Int>
-    /// The longest straight-line run in the program: a run may start unchecked when at least
-    /// this many instructions remain in its budget.
-    let maxBlock: Int
 
     init(_ program: [Instruction]) {
         count = program.count
         instructions = .allocate(capacity: count + 1)
         instructions.initialize(from: program, count: count)
         (instructions + count).initialize(to: Instruction(.fellOff))
-        blockLength = .allocate(capacity: count + 1)
-        var next = 1
-        var longest = 1
+        var next: UInt32 = 1
         for i in stride(from: count, through: 0, by: -1) {
             next = instructions[i].op.instructionClass == .straight ? next + 1 : 1
-            blockLength[i] = next
-            longest = max(longest, next)
+            instructions[i].blockLength = next
         }
-        maxBlock = longest
     }
 
-    deinit {
-        instructions.deallocate()
-        blockLength.deallocate()
+    /// Instructions from `pc` up to and including the next transfer or trap.
+    func blockLength(at pc: Int) -> UInt64 { UInt64(instructions[pc].blockLength) }
+
+    /// Plants a `breakpoint` at `pc` (keeping the block length there), returning what it replaced.
+    func plantBreakpoint(at pc: Int) -> Instruction {
+        let original = instructions[pc]
+        instructions[pc] = Instruction(.breakpoint, blockLength: original.blockLength)
+        return original
     }
+
+    deinit { instructions.deallocate() }
 }
