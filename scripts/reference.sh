@@ -33,15 +33,18 @@
 #                       a row that does not finish its requests in 30 s fails, and the script goes on)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
+#   peers-*/            scripts/peers/run.sh: ftbench beside LuaJIT, Lua 5.4, WasmKit and two C++
+#                       rings, and its start-up beside a hello world, 7 interleaved rounds
+#                       (summary.md holds the tables README.md and docs/ quote)
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks); none means all.
+# alone (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
@@ -98,6 +101,9 @@ for group in "${groups[@]}"; do
       swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
         > "$out/benchmarks/$target.md"
     done ;;
-  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks)" >&2; exit 2 ;;
+  peers)
+    rm -rf "$out"/peers-*
+    scripts/peers/run.sh --output "$out" --command "scripts/reference.sh peers" ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers)" >&2; exit 2 ;;
   esac
 done
