@@ -19,6 +19,26 @@ struct MachineTests {
             halt
         """
 
+    @Test("drive hashes the final state unless told not to, and the run is the same either way")
+    func driveWithoutHashing() throws {
+        let program = try #require(try BuiltinPrograms.program(named: "tak"))
+        var summaries: [RunSummary] = []
+        var hashes: [UInt64] = []
+        for hashing in [true, false] {
+            let machine = try Machine(program: program)
+            var driver = StandaloneDriver(seed: 1)
+            let summary = try machine.drive(&driver, hashingState: hashing)
+            #expect(summary.guestStoppedNanos > 0)
+            summaries.append(summary)
+            hashes.append(machine.stateHash())
+        }
+        #expect(summaries[0].stateHash == hashes[0])
+        #expect(summaries[1].stateHash == 0)
+        #expect(hashes[0] == hashes[1])
+        #expect(summaries[0].instructions == summaries[1].instructions)
+        #expect(summaries[0].outputHash == summaries[1].outputHash)
+    }
+
     @Test("an interrupt raised at count N is taken before instruction N+1", arguments: [3, 4, 5, 10, 11, 1001])
     func interruptAtExactCount(_ n: UInt64) throws {
         let machine = try Machine(program: try assemble(Self.counter))
