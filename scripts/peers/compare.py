@@ -129,6 +129,7 @@ def main():
     if paths.rounds < 1:
         fail("--rounds must be at least 1")
 
+    revision = source_revision()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     final = os.path.join(paths.output, f"peers-{stamp}")
     partial = final + ".partial"
@@ -165,7 +166,7 @@ def main():
         f.write("round,section,work,engine,metric,value\n")
         for row in rows:
             f.write(",".join(str(x) for x in row) + "\n")
-    summary = summarise(rows, paths, sections, programs)
+    summary = summarise(rows, paths, sections, programs, revision)
     with open(os.path.join(partial, "summary.md"), "w") as f:
         f.write(summary)
     os.rename(partial, final)
@@ -177,10 +178,19 @@ def values(rows, section, work, engine):
     return [v for (_, s, w, e, _, v) in rows if s == section and w == work and e == engine]
 
 
-def summarise(rows, paths, sections, programs):
-    rounds = max(r for (r, *_ ) in rows)
+def source_revision():
+    """The commit measured, and whether tracked files outside results/ differ from it (results/
+    changes while a reference run replaces its own sets)."""
     commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+    root = subprocess.run(["git", "-C", HERE, "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                           capture_output=True, text=True).stdout.strip()
+    return commit or "unknown", bool(dirty)
+
+
+def summarise(rows, paths, sections, programs, revision):
+    rounds = max(r for (r, *_ ) in rows)
+    commit, dirty = revision
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
     lines = [f"# ftbench beside its peers", "",
              f"`{paths.command}` at {commit}{' (uncommitted changes)' if dirty else ''}, {rounds} interleaved rounds, "
