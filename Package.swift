@@ -5,10 +5,13 @@ import PackageDescription
 //   ftbench (thin executable) -> FTBenchCLI -> Reporting -> Harness -> Replication -> (GuestVM, LogTrace ->
 //   LogChannel) -> Topology -> CPlatform; measurement code (ChannelMeasurement) sits beside the product and
 //   is used by Harness's calibration and the benchmarks.
-/// ftbench's link flags: a static Swift runtime, standard library and Foundation (the archives in
-/// one group, since they refer to each other in both directions and the compiler's automatic
-/// link entries name only their dynamic forms), and a position-dependent executable.
-let staticRuntime = ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xlinker", "--start-group"]
+/// ftbench's link flags: a fully static executable (the Swift runtime, standard library and
+/// Foundation, and glibc, libstdc++, libnuma and jemalloc), so that starting it maps one file and
+/// runs no dynamic loader; the Swift and Foundation archives go in one group, since they refer to
+/// each other in both directions and the compiler's automatic link entries name only their
+/// dynamic forms. The linker warns that Foundation's dlopen and getpwnam need glibc's shared NSS
+/// libraries at run time: no ftbench code path looks up a home directory, a user or a bundle. docs/INTERPRETER.md, "Start-up", has the figures.
+let staticRuntime = ["-static-executable", "-Xlinker", "--start-group"]
     + ["Foundation", "FoundationEssentials", "FoundationInternationalization", "CoreFoundation", "_FoundationICU",
        "_FoundationCShims", "_FoundationCollections", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftSynchronization",
        "swift_Concurrency", "swift_StringProcessing", "swift_RegexParser", "swiftGlibc", "swiftCore", "stdc++"].map { "-l" + $0 }
@@ -92,10 +95,7 @@ let package = Package(
         // jemalloc is the allocator of the ftbench executable only; tests and benchmarks keep the
         // system allocator, which package-benchmark's malloc counters interpose.
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
-        // Start-up: the Swift runtime, standard library and Foundation linked statically, and a
-        // position-dependent executable, so the dynamic loader neither loads a dozen shared
-        // libraries nor applies their relocations. `ftbench --version` took 20-23 ms dynamically
-        // linked here; docs/INTERPRETER.md has the figures (scripts/peers/run.sh measures them).
+        // Start-up: linked fully statically (`staticRuntime` above).
         .executableTarget(
             name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"],
             linkerSettings: [.unsafeFlags(staticRuntime)]

@@ -83,7 +83,7 @@ cut -f4 "$out/samples.tsv" | sort | uniq -c | awk '{ c = $1; $1 = ""; sub(/^ /, 
     echo "== $role: $count samples ($((100 * count / total))% of all), waiting $((100 * waiting / count))%, working $((100 - 100 * waiting / count))%"
     for kind in R W; do
       [ "$kind" = R ] && label="working" || label="waiting"
-      awk -F'\t' -v r="$role" -v k="$kind" '$2 == r && $1 == k { print $3 }' "$out/samples.tsv" | sort | uniq -c | sort -rn | head -8 |
+      awk -F'\t' -v r="$role" -v k="$kind" '$2 == r && $1 == k { print $3 }' "$out/samples.tsv" | sort | uniq -c | sort -rn | awk 'NR <= 8' |
         awk -v label="$label" -v total="$count" '{ n = $1; $1 = ""; sub(/^ /, ""); printf "   %-8s %5.1f%%  %s\n", label, 100 * n / total, $0 }'
     done
     echo

@@ -22,7 +22,7 @@ public struct FTBench: ParsableCommand {
     /// exit code is the one `main()` gives.
     public static func runCommandLine() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.first == "exec", var exec = try? Exec.parse(Array(arguments.dropFirst())) else {
+        guard arguments.first == "exec", let exec = try? Exec.parse(Array(arguments.dropFirst())) else {
             main()
             return
         }

@@ -189,7 +189,7 @@ struct SuiteCommandTests {
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = Pipe()
+        process.standardError = FileHandle.nullDevice  // never read: a pipe could fill, or close under perf
         try process.run()
         let stdout = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
