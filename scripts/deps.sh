@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ftbench needs, if any is missing: libnuma (CPU/NUMA pinning) and
-# jemalloc (the harness's allocator). Uses sudo when not root. Safe to run repeatedly.
+# jemalloc (the harness's allocator), and any package named as an argument (scripts/peers/run.sh
+# adds its peers'). Uses sudo when not root. Safe to run repeatedly.
 set -euo pipefail
-packages=(libnuma-dev libjemalloc-dev)
+packages=(libnuma-dev libjemalloc-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

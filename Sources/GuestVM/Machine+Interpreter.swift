@@ -463,16 +463,29 @@ extension Machine {
     public func synchronisesNext(vcpu: Int) -> Bool { nextOpcode(vcpu: vcpu)?.synchronises ?? false }
 
     /// Leaves the loop with `exit` at `ip`: the instructions before it in the current block
-    /// retire, and `ip` itself too if `retiring` (a trap, which ends its block). The charge
-    /// (`limit - budget`) covered the block to its end; what is left of it from `ip` is given back.
+    /// retire, and `ip` itself too if `retiring` (a trap, which ends its block).
     @inline(never)
     private func leave(
         _ exit: Exit, _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>,
         _ limit: UInt64, _ budget: UInt64, retiring: Bool = false
     ) -> LoopOutcome {
-        cpu.pc = (ip - code) + (retiring ? 1 : 0)
-        cpu.retired = limit &- budget &- UInt64(ip.pointee.blockLength) &+ (retiring ? 1 : 0)
+        Self.settle(cpu, at: retiring ? ip + 1 : ip, code, retired: Self.retired(before: ip, limit, budget) &+ (retiring ? 1 : 0))
         return .exit(exit)
+    }
+
+    /// Instructions retired before `ip`, inside the block the budget was last charged for: the
+    /// charge (`limit - budget`) covered that block to its end, so what is left of it from `ip` is
+    /// given back. After an overdrawing transfer `ip` is the block that did not fit, whose charge
+    /// was taken too, so the same formula gives the count at its start.
+    @inline(__always)
+    private static func retired(before ip: UnsafePointer<Instruction>, _ limit: UInt64, _ budget: UInt64) -> UInt64 {
+        limit &- budget &- UInt64(ip.pointee.blockLength)
+    }
+
+    @inline(__always)
+    private static func settle(_ cpu: VCPUState, at ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>, retired: UInt64) {
+        cpu.pc = ip - code
+        cpu.retired = retired
     }
 
     /// Stops the vCPU on a fault at `ip`, which does not retire.
@@ -499,14 +512,12 @@ extension Machine {
         return overdrawn
     }
 
-    /// The block at `ip` does not fit: stop at its start. Its charge was taken from `budget`
-    /// (which wrapped), so the count before it is `limit - budget - blockLength`, as for `leave`.
+    /// The block at `ip` does not fit: stop at its start.
     @inline(never)
     private func budgetSpent(
         _ cpu: VCPUState, _ ip: UnsafePointer<Instruction>, _ code: UnsafePointer<Instruction>, _ limit: UInt64, _ budget: UInt64
     ) -> LoopOutcome {
-        cpu.pc = ip - code
-        cpu.retired = limit &- budget &- UInt64(ip.pointee.blockLength)
+        Self.settle(cpu, at: ip, code, retired: Self.retired(before: ip, limit, budget))
         return .budget
     }
 

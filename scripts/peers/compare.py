@@ -97,7 +97,8 @@ def startup(command, runs):
     times = []
     for _ in range(runs):
         start = time.perf_counter_ns()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        if subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            fail(f"{' '.join(command)}: failed (run it alone to see why)")
         times.append((time.perf_counter_ns() - start) / 1e6)
     times.sort()
     return times[len(times) // 2]

@@ -13,25 +13,13 @@
 # Run it on an otherwise idle machine: the channel section spins two pinned threads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/deps.sh
-packages=(luajit lua5.4 libboost-dev g++ python3)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "peers: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/deps.sh luajit lua5.4 libboost-dev g++ python3
 swift build -c release --product ftbench
 (cd scripts/peers/wasmkit-peer && swift build -c release --product WasmKitPeer)
 mkdir -p .build/peers
 g++ -O2 -std=c++17 -pthread scripts/peers/rings/rings.cpp -o .build/peers/rings
-# The hello world gets ftbench's link settings (Package.swift: a static Swift standard library).
-swiftc -O -static-stdlib scripts/peers/hello.swift -o .build/peers/hello
+# The hello world gets ftbench's link settings (Package.swift: a static Swift runtime, no PIE).
+swiftc -O -static-stdlib -Xclang-linker -no-pie scripts/peers/hello.swift -o .build/peers/hello
 exec python3 scripts/peers/compare.py \
   --ftbench .build/release/ftbench \
   --wasmkit scripts/peers/wasmkit-peer/.build/release/WasmKitPeer \
