@@ -9,6 +9,8 @@
 #                       charts README.md shows
 #   batching-*/         the built-in batching suite (8 ACK policies), with the ACK trade-off chart
 #   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
+#   logpath-*/          nondet (an entry every 5.5 instructions), FT off and on over lan, 12 rounds:
+#                       the primary's stall, guest MIPS and log entries/s (docs/LOGCHANNEL.md)
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
 #   state-transfer-*/   kvstore at 10,000 req/s on lan at 1 Gbit/s, two primary crashes at random
@@ -37,14 +39,14 @@
 #                       rings, and its start-up beside a hello world, 7 interleaved rounds
 #                       (summary.md holds the tables README.md and docs/ quote)
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers); none means all.
+# alone (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
@@ -64,6 +66,9 @@ for group in "${groups[@]}"; do
     rm -rf "$out"/compute-*
     $run run --output "$out" --name compute --workload compute --profile lan \
       --duration 3 --warmup 0.5 --repeat 12 ;;
+  logpath)
+    rm -rf "$out"/logpath-2*
+    $run run --output "$out" --name logpath --workload nondet --ft both --profile lan --repeat 12 ;;
   failover)
     rm -rf "$out"/failover-outage-*
     $run run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \
@@ -104,6 +109,6 @@ for group in "${groups[@]}"; do
   peers)
     rm -rf "$out"/peers-*
     scripts/peers/run.sh --output "$out" --command "scripts/reference.sh peers" ;;
-  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute failover state-transfer multicore devices benchmarks peers)" >&2; exit 2 ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers)" >&2; exit 2 ;;
   esac
 done

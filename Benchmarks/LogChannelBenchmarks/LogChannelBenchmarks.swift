@@ -56,7 +56,7 @@ let benchmarks: @Sendable () -> Void = {
     // The full path a log entry takes on a loopback profile: encode with CRC-32C, ring, decode
     // and verify, in batches of 64 (8-byte clock values: 48 bytes, one slot each).
     Benchmark("LogChannel.OneToOne.clockEntries.batched64.throughput", configuration: .init(metrics: [.wallClock, .mallocCountTotal, Metrics.entriesPerSecond])) { benchmark in
-        let rate = QueueExperiments.throughput(LogEntryQueue(), entries: entries, batch: 64, cpus: cpus, hooks: hooks(benchmark))
+        let rate = QueueExperiments.throughput(ProductionPath(payload: 8).log, entries: entries, batch: 64, cpus: cpus, hooks: hooks(benchmark))
         benchmark.measurement(Metrics.entriesPerSecond, Int(rate))
     }
 }
@@ -108,25 +108,5 @@ final class MutexDequeQueue: MessageQueue, @unchecked Sendable {
             }
             return (n, last)
         }
-    }
-}
-
-/// The log channel itself as a `MessageQueue`: clock-read entries through a loopback
-/// `LogChannel`, encoded, checksummed and verified.
-final class LogEntryQueue: MessageQueue, @unchecked Sendable {
-    let channel = LogChannel(profile: .loopback, capacity: 1 << 12, wait: .spin)
-
-    func send(first: UInt64, count: Int) {
-        for i in 0..<UInt64(count) {
-            let seq = first &+ i
-            try? channel.primary.log.append(LogEntryHeader(seq: seq, instructionCount: seq, kind: .clockRead), value: seq)
-        }
-        channel.primary.log.flush()
-    }
-
-    func receive(limit: Int) -> (count: Int, last: UInt64) {
-        var last: UInt64 = 0
-        let result = try? channel.backup.log.drain(limit: limit) { entry in last = entry.header.seq }
-        return (result?.count ?? 0, last)
     }
 }

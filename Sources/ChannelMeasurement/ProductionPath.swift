@@ -12,8 +12,9 @@ public struct ProductionPath: Sendable {
     /// A spinning loopback channel carrying entries with `payload` bytes of payload.
     public init(payload: Int) {
         let channel = LogChannel(profile: .loopback, capacity: 1 << 12, wait: .spin)
-        log = LogPathQueue(sender: channel.primary.log, receiver: channel.backup.log, payload: payload)
-        acks = AckPathQueue(sender: channel.backup.acks, receiver: channel.primary.acks)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
+        log = LogPathQueue(sender: primary.log, receiver: backup.log, payload: payload)
+        acks = AckPathQueue(sender: backup.acks, receiver: primary.acks)
     }
 }
 

@@ -101,8 +101,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         self.side = side
         self.epoch = epoch
         epochOwner = side
-        log = channel?.primary.log
-        acks = channel?.primary.acks
+        let end = channel?.openPrimaryEnd()
+        log = end?.log
+        acks = end?.acks
         sender = log
         outputs = OutputRule(tracing: options.traceOutputs, early: options.sabotage.releaseOneEntryEarly ? 1 : 0)
         random = SplitMix64(seed: options.seed ^ UInt64(side.rawValue) << 32)
@@ -483,8 +484,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         earlierLinkBytes += sender?.bytesSent ?? 0
         earlierLinkStallNanos += sender?.stalls.nanos ?? 0
         link = transfer.channel
-        log = transfer.channel.primary.log
-        acks = transfer.channel.primary.acks
+        // The transfer's end carries on: one sender paces the link's bandwidth throughout.
+        log = transfer.log
+        acks = transfer.acks
         sender = log
         nextSeq = transfer.nextSeq
         lastSeq = nextSeq - 1

@@ -98,7 +98,7 @@ public enum RecordedReplication {
 
         let recording = RecordingShared(sequencer: Sequencer(vcpus: vcpus), channels: channels, machine: primary, deadline: primaryDeadline,
                                         options: options, clients: clients)
-        let hosts = (0..<vcpus).map { TicketRecorder(vcpu: $0, machine: primary, sink: channels[$0].primary.log, shared: recording, seed: options.seed) }
+        let hosts = (0..<vcpus).map { TicketRecorder(vcpu: $0, machine: primary, sink: recording.primaryEnds[$0].log, shared: recording, seed: options.seed) }
         let (primaryRun, recorders) = ParallelRun.run(primary, hosts: hosts, cpus: options.primaryCPUs, namePrefix: "primary")
         let end = monotonicNanos()
         // A primary cut off by the duration logged no end: its backup stops now, not after a grace.

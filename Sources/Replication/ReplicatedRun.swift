@@ -116,18 +116,18 @@ public enum ReplicatedRun {
             ? LogChannel(profile: options.profile, capacity: options.logCapacity, logNode: options.ringNode(readBy: .b),
                          ackNode: options.ringNode(readBy: .a), wait: options.wait, seed: options.seed)
             : nil
-        let primaryMachine = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .a))
-        let backupMachine = options.faultTolerance
-            ? try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: .b)) : nil
+        // Each host builds its machine on its own thread (`SideHost.freshMachine`); whether one
+        // can be built is checked here, before any thread starts.
+        _ = try Machine.memorySize(for: program, vcpus: vcpus, requested: memory)
         let context = RunContext(options: options, client: client)
         let results = RunResults(firstLink: channel)
         if let channel { context.spares.add(link: channel) }
         let hostA = SideHost(side: .a, context: context, results: results, program: program, vcpus: vcpus, memory: memory,
-                             drainTimeout: drainTimeout, recordLog: recordLog, trace: trace, first: .primary(primaryMachine, channel))
-        let hostB = backupMachine.map { machine in
+                             drainTimeout: drainTimeout, recordLog: recordLog, trace: trace, first: .primary(channel))
+        let hostB = channel.map { channel in
             SideHost(side: .b, context: context, results: results, program: program, vcpus: vcpus, memory: memory,
                      drainTimeout: drainTimeout, recordLog: recordLog, trace: trace,
-                     first: .backup(machine, channel!, epoch: 1, owner: .a, restored: nil))
+                     first: .backup(channel, epoch: 1, owner: .a, restored: nil))
         }
 
         let backup = channel.map { channel in

@@ -25,11 +25,11 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
     /// A role to play, with what it needs.
     enum Life {
         /// Side A's first life: the primary, logging on `channel` (nil: fault tolerance off).
-        case primary(Machine, LogChannel?)
+        case primary(LogChannel?)
         /// A backup of the primary `owner` of `epoch` on `channel`: side B's first life, or one
-        /// restored by state transfer (which read the transfer from `source` and says where the
-        /// log proper starts).
-        case backup(Machine, LogChannel, epoch: UInt64, owner: Side, restored: (StateRestore.Restored, LiveLogSource)?)
+        /// restored by state transfer into `machine` (which read the transfer from `source` and
+        /// says where the log proper starts).
+        case backup(LogChannel, epoch: UInt64, owner: Side, restored: (machine: Machine, StateRestore.Restored, source: LiveLogSource)?)
     }
 
     private let first: Life
@@ -57,20 +57,38 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
         while let current = life {
             let stopped: Bool
             switch current {
-            case .primary(let machine, let channel):
+            case .primary(let channel):
+                guard let machine = freshMachine(role: "primary", channel: channel) else { return }
                 stopped = runPrimary(machine, channel: channel)
-            case .backup(let machine, let channel, let epoch, let owner, let restored):
+            case .backup(let channel, let epoch, let owner, let restored):
+                guard let machine = restored?.machine ?? freshMachine(role: "backup", channel: channel) else { return }
                 // The first backup's source records the log, if asked, and knows when a crash of
                 // this side is due while it waits for entries.
-                let source = restored?.1 ?? LiveLogSource(
-                    channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace,
+                let source = restored?.source ?? LiveLogSource(
+                    channel.openBackupEnd(), policy: options.ackPolicy, tracing: options.traceOutputs, recorder: trace,
                     heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
                     crashDeadline: CrashPoint(context.faults, role: .backup)?.deadline ?? .max)
-                stopped = runBackup(machine, source: source, channel: channel, epoch: epoch, owner: owner, restored: restored?.0, isFirst: isFirst)
+                stopped = runBackup(machine, source: source, channel: channel, epoch: epoch, owner: owner, restored: restored?.1, isFirst: isFirst)
             }
             isFirst = false
             guard stopped, options.faultTolerance, options.restoreAfterNanos != nil else { return }
             life = spare()
+        }
+    }
+
+    /// A machine for a first life, built here, on this host's thread: like the channel's ends
+    /// (`LogChannel.openPrimaryEnd`), its objects then come from this thread's allocator arena,
+    /// away from the other side's. Built by the run's thread next to the other side's machine,
+    /// the primary of `nondet` spent 47% of its time in reference counting on shared cache lines
+    /// (perf; docs/LOGCHANNEL.md, "Side-local ends"). Nil (with the run failed) if it cannot be
+    /// built, which the run checked before it started.
+    private func freshMachine(role: String, channel: LogChannel?) -> Machine? {
+        do {
+            return try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: side))
+        } catch {
+            if role == "primary" { results.fail(primary: "primary: \(error)") } else { results.fail(backup: "backup: \(error)") }
+            channel?.close()
+            return nil
         }
     }
 
@@ -183,14 +201,14 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
             // A backup crash due now strikes the new backup, during the transfer too: the source
             // stops waiting for entries at its time, as the first backup's does.
             let crash = CrashPoint(context.faults, role: .backup)
-            let source = LiveLogSource(invitation.channel.backup, policy: options.ackPolicy, tracing: options.traceOutputs,
+            let source = LiveLogSource(invitation.channel.openBackupEnd(), policy: options.ackPolicy, tracing: options.traceOutputs,
                                        heartbeat: options.heartbeat, failureTimeout: options.failureTimeout, linkFaults: context.linkFaults,
                                        crashDeadline: crash?.deadline ?? .max)
             do {
-                // The program and vCPU count were validated when the run's first machines were made.
+                // The program and vCPU count were validated before the run started.
                 let machine = try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: side))
                 if let restored = try StateRestore.receive(from: source, into: machine, crashDeadline: crash?.deadline ?? .max) {
-                    return .backup(machine, invitation.channel, epoch: invitation.epoch, owner: invitation.primary, restored: (restored, source))
+                    return .backup(invitation.channel, epoch: invitation.epoch, owner: invitation.primary, restored: (machine, restored, source))
                 }
             } catch is PrimarySilent {
                 // The primary stopped during the transfer: wait for another.

@@ -25,7 +25,7 @@ import Topology
 final class StateTransfer {
     let channel: LogChannel
     let log: LogSender
-    private let acks: AckReceiver
+    let acks: AckReceiver
     unowned let machine: Machine
     private let dirty: DirtyPageLog?
     private var pages: [Int]
@@ -57,8 +57,9 @@ final class StateTransfer {
     init(machine: Machine, channel: LogChannel, firstSeq: UInt64, record: TransferRecord, failureTimeout: UInt64, untrackedWrites: Bool) {
         self.machine = machine
         self.channel = channel
-        log = channel.primary.log
-        acks = channel.primary.acks
+        let end = channel.openPrimaryEnd()
+        log = end.log
+        acks = end.acks
         dirty = untrackedWrites ? nil : machine.memory.startTrackingWrites()
         pages = []
         pages.reserveCapacity(machine.memory.pageCount)

@@ -11,6 +11,8 @@ final class RecordingShared: @unchecked Sendable {
     /// Nil with fault tolerance off: nothing to wait for.
     let collectors: [AckCollector]?
     let channels: [LogChannel]
+    /// Each ring's primary end, opened once here.
+    let primaryEnds: [LogChannel.PrimaryEnd]
     let deadline: FreeRun.Deadline
     let sabotage: Sabotage
     let traceOutputs: Bool
@@ -29,7 +31,8 @@ final class RecordingShared: @unchecked Sendable {
         self.sequencer = sequencer
         flushed = PublishedSeqs(vcpus: machine.vcpuCount)
         self.channels = channels
-        collectors = channels.isEmpty ? nil : channels.map { AckCollector($0.primary.acks) }
+        primaryEnds = channels.map { $0.openPrimaryEnd() }
+        collectors = channels.isEmpty ? nil : primaryEnds.map { AckCollector($0.acks) }
         self.deadline = deadline
         sabotage = options.sabotage
         traceOutputs = options.traceOutputs

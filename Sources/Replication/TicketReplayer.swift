@@ -72,8 +72,9 @@ struct TicketReplayer: VCPUHost, @unchecked Sendable {
     init(vcpu: Int, machine: Machine, channel: LogChannel, shared: ReplayShared) {
         self.vcpu = vcpu
         self.machine = machine
-        log = channel.backup.log
-        acks = channel.backup.acks
+        let end = channel.openBackupEnd()
+        log = end.log
+        acks = end.acks
         self.shared = shared
     }
 

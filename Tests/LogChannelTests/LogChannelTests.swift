@@ -12,7 +12,8 @@ struct LogChannelTests {
     func stress() throws {
         let count = longTests ? 20_000_000 : 500_000
         let channel = LogChannel(profile: .loopback, capacity: 64, wait: .spinThenYield(spins: 200))
-        let sender = channel.primary.log
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
+        let sender = primary.log
         let producer = PinnedThread(cpu: nil) {
             var rng = SplitMix64(seed: 11)
             var payload = [UInt8](repeating: 0, count: 512)
@@ -32,7 +33,7 @@ struct LogChannelTests {
         var rng = SplitMix64(seed: 11)
         var bad = 0
         while expected < UInt64(count) {
-            _ = try channel.backup.log.receive { entry in
+            _ = try backup.log.receive { entry in
                 let length = Int(rng.next() % 400)
                 _ = rng.next() % 8
                 if entry.header.seq != expected || entry.header.instructionCount != expected * 3 || entry.payload.count != length {
@@ -55,9 +56,10 @@ struct LogChannelTests {
     @Test("closing wakes a consumer parked on an empty channel")
     func closeWakesConsumer() throws {
         let channel = LogChannel(profile: .loopback, capacity: 64, wait: .spinThenPark(spins: 100))
+        let backup = channel.openBackupEnd()
         let finished = UnsafeAtomic<Bool>.create(false)
         defer { _ = finished.destroy() }
-        let receiver = channel.backup.log
+        let receiver = backup.log
         let consumer = PinnedThread(cpu: nil) {
             let result = try? receiver.receive { _ in }
             finished.store(result?.count == 0, ordering: .releasing)
@@ -74,7 +76,8 @@ struct LogChannelTests {
     @Test("closing wakes a producer blocked on a full ring, which counts the stall")
     func closeWakesProducer() throws {
         let channel = LogChannel(profile: .loopback, capacity: 16, wait: .spinThenPark(spins: 100))
-        let sender = channel.primary.log
+        let primary = channel.openPrimaryEnd()
+        let sender = primary.log
         let outcome = UnsafeAtomic<Int>.create(0)
         defer { _ = outcome.destroy() }
         let producer = PinnedThread(cpu: nil) {
@@ -99,12 +102,13 @@ struct LogChannelTests {
     @Test("64 KiB DMA payloads span slots and are read in place, without copying")
     func largePayloads() throws {
         let channel = LogChannel(profile: .loopback, capacity: 4096)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
         let big = pattern(seq: 5, length: 65_536)
         for seq in 0..<UInt64(5) {
-            try big.withUnsafeBytes { try channel.primary.log.append(.init(seq: seq, instructionCount: seq, kind: .dmaData), payload: $0) }
-            channel.primary.log.flush()
+            try big.withUnsafeBytes { try primary.log.append(.init(seq: seq, instructionCount: seq, kind: .dmaData), payload: $0) }
+            primary.log.flush()
             var seen = 0
-            _ = try channel.backup.log.drain { entry in
+            _ = try backup.log.drain { entry in
                 #expect(entry.payload.count == 65_536)
                 #expect(Array(entry.payload) == big)
                 let ring = channel.logRing
@@ -115,7 +119,7 @@ struct LogChannelTests {
         }
         #expect(throws: ChannelError.frameTooLarge(bytes: 8 + 32 + 200_000, maximum: channel.logRing.maximumPayload)) {
             try [UInt8](repeating: 0, count: 200_000).withUnsafeBytes {
-                try channel.primary.log.append(.init(seq: 9, instructionCount: 9, kind: .dmaData), payload: $0)
+                try primary.log.append(.init(seq: 9, instructionCount: 9, kind: .dmaData), payload: $0)
             }
         }
     }
@@ -123,31 +127,33 @@ struct LogChannelTests {
     @Test("the backup reads ahead: scanned entries are acknowledged before they are consumed")
     func scanAhead() throws {
         let channel = LogChannel(profile: .loopback, capacity: 64)
-        for seq in 1...UInt64(5) { try channel.primary.log.append(.init(seq: seq, instructionCount: seq, kind: .progress)) }
-        channel.primary.log.flush()
-        #expect(try channel.backup.log.peekScanned() == nil, "nothing scanned yet")
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
+        for seq in 1...UInt64(5) { try primary.log.append(.init(seq: seq, instructionCount: seq, kind: .progress)) }
+        primary.log.flush()
+        #expect(try backup.log.peekScanned() == nil, "nothing scanned yet")
         var scanned: [UInt64] = []
-        _ = try channel.backup.log.scan { scanned.append($0.header.seq) }
+        _ = try backup.log.scan { scanned.append($0.header.seq) }
         #expect(scanned == [1, 2, 3, 4, 5])
-        _ = try channel.backup.log.scan { scanned.append($0.header.seq) }
+        _ = try backup.log.scan { scanned.append($0.header.seq) }
         #expect(scanned.count == 5, "a scan reads each entry once")
         var consumed: [UInt64] = []
-        while let entry = try channel.backup.log.peekScanned() {
+        while let entry = try backup.log.peekScanned() {
             consumed.append(entry.header.seq)
-            channel.backup.log.consume()
+            backup.log.consume()
         }
-        channel.backup.log.release()
+        backup.log.release()
         #expect(consumed == scanned)
     }
 
     @Test("ACKs travel back cumulatively")
     func acks() throws {
         let channel = LogChannel(profile: .loopback, capacity: 64)
-        #expect(channel.primary.acks.poll() == nil)
-        try channel.backup.acks.acknowledge(.init(received: 3, executed: 1))
-        try channel.backup.acks.acknowledge(.init(received: 9, executed: 2))
-        #expect(channel.primary.acks.poll() == .init(received: 9, executed: 2))
-        #expect(channel.primary.acks.poll() == nil)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
+        #expect(primary.acks.poll() == nil)
+        try backup.acks.acknowledge(.init(received: 3, executed: 1))
+        try backup.acks.acknowledge(.init(received: 9, executed: 2))
+        #expect(primary.acks.poll() == .init(received: 9, executed: 2))
+        #expect(primary.acks.poll() == nil)
     }
 
     /// The emulated latency must be what the profile says: delivery delay p50 within 5%.
@@ -155,8 +161,9 @@ struct LogChannelTests {
     func latencyAccuracy(profile spec: String) throws {
         let profile = try ChannelProfile.parse(spec)
         let channel = LogChannel(profile: profile, capacity: 1024)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
         let entries = 60
-        let sender = channel.primary.log
+        let sender = primary.log
         let producer = PinnedThread(cpu: nil) {
             for seq in 0..<UInt64(entries) {
                 try? sender.append(.init(seq: seq, instructionCount: seq, kind: .heartbeat), value: monotonicNanos())
@@ -166,7 +173,7 @@ struct LogChannelTests {
         }
         var delays: [Double] = []
         while delays.count < entries {
-            _ = try channel.backup.log.receive { entry in
+            _ = try backup.log.receive { entry in
                 delays.append(Double(monotonicNanos() - entry.value!))
             }
         }
@@ -181,14 +188,15 @@ struct LogChannelTests {
     func bandwidthShape() throws {
         // 1000-byte payloads (1032 bytes on the wire) at 10 Mbit/s: ~826 µs each, back to back.
         let channel = LogChannel(profile: try ChannelProfile.parse("0ns,bw=10mbit"), capacity: 1024)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
         let payload = [UInt8](repeating: 1, count: 1000)
         let start = monotonicNanos()
         for seq in 0..<UInt64(20) {
-            try payload.withUnsafeBytes { try channel.primary.log.append(.init(seq: seq, instructionCount: seq, kind: .dmaData), payload: $0) }
+            try payload.withUnsafeBytes { try primary.log.append(.init(seq: seq, instructionCount: seq, kind: .dmaData), payload: $0) }
         }
-        channel.primary.log.flush()
+        primary.log.flush()
         var received = 0
-        while received < 20 { received += try channel.backup.log.receive { _ in }.count }
+        while received < 20 { received += try backup.log.receive { _ in }.count }
         let elapsed = Double(monotonicNanos() - start)
         let expected = 20.0 * 1032 * 8 / 10e6 * 1e9
         #expect(elapsed >= expected)
