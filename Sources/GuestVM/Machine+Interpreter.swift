@@ -86,10 +86,11 @@ extension Machine {
 
     /// Why `execute` returned: an `Exit`, less the fault's 41 bytes (left in `cpu.fault`), so
     /// that it comes back in registers. Returning `Exit` itself went through memory on every
-    /// exit, and the reload after the call stalled: a quarter of `exec nondet`'s time (an exit
-    /// every 5.5 instructions), 73 → 103 MIPS with the fault boxed out of `Exit`, interleaved
-    /// here. (Boxing it in `Exit` instead cost fib 25%: the interpreter's code around every
-    /// return changed.)
+    /// exit, and the reload after the call stalled: 27% of the backup's `run` samples replaying
+    /// `nondet` (an exit every 5.5 instructions). Taking the fault out of the return took
+    /// `exec nondet` from 73 to 103 MIPS interleaved here (measured with it boxed inside
+    /// `Exit`, which cost fib 25% and was not kept; this form cost `loop` 2% more host
+    /// instructions, docs/INTERPRETER.md history item 8).
     enum LoopOutcome {
         /// The next block would have run past the limit; the vCPU stands at its start.
         case budget
