@@ -7,9 +7,10 @@ import Topology
 /// it, so that the end's objects come from that thread's allocator arena, never from the cache
 /// line of an object the other side's thread writes. Built together on one thread, the two ends'
 /// small objects sat next to each other and to the other side's machine: every reference-count
-/// update of one side's objects took the line from under the other, and the backup of `nondet`
-/// replayed about 3.5 M entries/s instead of 7 M, stalling its primary 36-56% of the time
-/// (docs/LOGCHANNEL.md, "Side-local ends").
+/// update of one side's objects took the line from under the other. With the other changes of
+/// 60ac6cf, opening the ends here took the backup of `nondet` from 3.5 M to 5.8 M entries/s and
+/// its primary's stall from 40% to 11% (medians of 12 rounds, docs/LOGCHANNEL.md, "Side-local
+/// ends").
 public struct LogChannel: Sendable {
     public let profile: ChannelProfile
     public let logRing: RingBuffer
