@@ -14,20 +14,19 @@ public struct FTBench: ParsableCommand {
     /// The process's allocator, recorded in meta.json (the executable links jemalloc and says so).
     nonisolated(unsafe) public static var allocator = "system malloc"
 
-    /// Runs the command line. An `exec` line is parsed by `Exec` alone when it parses cleanly:
-    /// building the parser of every subcommand, with the dynamic casts ArgumentParser makes for
-    /// each option, took about 6 ms of the 14 ms that `ftbench exec` of a trivial program took
-    /// here (perf; docs/INTERPRETER.md, "Start-up"). Any other line, and an `exec` line that does
-    /// not parse (`--help`, a bad option), goes through the full parser, so every message and
-    /// exit code is the one `main()` gives.
+    /// Runs the command line. A plain `exec` line is read by `ExecRequest.quickParse`, without
+    /// building the full parser (a third of `ftbench exec`'s CPU time for a trivial program;
+    /// docs/INTERPRETER.md, "Start-up"). Any other line, and an `exec` line it does not take
+    /// (`--help`, a bad option), goes through the full parser, so every message and exit code is
+    /// the one `main()` gives.
     public static func runCommandLine() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.first == "exec", let exec = try? Exec.parse(Array(arguments.dropFirst())) else {
+        guard arguments.first == "exec", let request = ExecRequest.quickParse(Array(arguments.dropFirst())) else {
             main()
             return
         }
         do {
-            try exec.run()
+            try request.run()
         } catch {
             exit(withError: error)
         }

@@ -33,12 +33,15 @@ struct DefineOptions: ParsableArguments {
     var texts: [String] = []
 
     /// The overrides by name.
-    func values() throws(ValidationError) -> [String: Int64] {
+    func values() throws(ValidationError) -> [String: Int64] { try Self.values(of: texts) }
+
+    /// The overrides `texts` (each `NAME=VALUE`) name, by name.
+    static func values(of texts: [String]) throws(ValidationError) -> [String: Int64] {
         var values: [String: Int64] = [:]
         for text in texts {
             let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
-                  let value = Self.integer(parts[1]) else {
+                  let value = integer(parts[1]) else {
                 throw ValidationError("--define '\(text)': expected NAME=VALUE with an integer VALUE (decimal, or 0x hex)")
             }
             guard values[parts[0]] == nil else { throw ValidationError("--define names \(parts[0]) twice") }
