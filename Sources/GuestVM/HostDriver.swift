@@ -85,23 +85,23 @@ extension Machine {
                 let (quantumEnd, overflow) = start.addingReportingOverflow(quantum)
                 let end = try driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
                 var sliceOutputBytes = 0
+                let cpu = cpus[vcpu]
                 slice: while true {
-                    let count = instructionCount(vcpu: vcpu)
+                    let count = cpu.retired
                     let limit = min(try driver.sliceLimit(vcpu: vcpu, count: count, end: end), end)
                     if limit <= count, count < end { break slice }  // preempted here
-                    let exit = run(vcpu: vcpu, until: limit)
+                    let exit = run(cpu, until: limit)
                     switch exit {
                     case .reachedLimit:
                         if limit >= end { break slice }
                     case .halted, .waitingForInterrupt:
                         break slice
                     case .clockRead(let register), .randomRead(let register):
-                        let value = try driver.value(for: exit, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
-                        setRegister(register, to: value, vcpu: vcpu)
+                        cpu.registers[register & 15] = try driver.value(for: exit, vcpu: vcpu, count: cpu.retired)
                     case .output(let address, let length):
                         try memory.withBytes(at: address, count: length) { bytes in
                             outputHasher.combine(bytes: bytes)
-                            try driver.output(bytes, vcpu: vcpu, count: instructionCount(vcpu: vcpu))
+                            try driver.output(bytes, vcpu: vcpu, count: cpu.retired)
                         }
                         outputs += 1
                         outputBytes += Int(length)

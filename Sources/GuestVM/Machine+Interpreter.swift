@@ -24,14 +24,17 @@ extension Machine {
     ///
     /// While guest memory tracks writes (a state transfer runs) every store also marks its page;
     /// otherwise the run uses the interpreter specialised for no tracking.
-    public func run(vcpu: Int, until limit: UInt64) -> Exit {
-        if let dirty = memory.dirtyPages { return run(vcpu: vcpu, until: limit, stores: DirtyPageMarker(words: dirty.words)) }
-        return run(vcpu: vcpu, until: limit, stores: UntrackedStores())
+    public func run(vcpu: Int, until limit: UInt64) -> Exit { run(cpus[vcpu], until: limit) }
+
+    /// `run(vcpu:until:)` for a vCPU its caller holds: `drive` takes the vCPU once per slice,
+    /// where taking it from `cpus` here retained and released it around every guest exit
+    /// (callgrind, `exec nondet`).
+    func run(_ cpu: VCPUState, until limit: UInt64) -> Exit {
+        if let dirty = memory.dirtyPages { return run(cpu, until: limit, stores: DirtyPageMarker(words: dirty.words)) }
+        return run(cpu, until: limit, stores: UntrackedStores())
     }
 
-    private func run<Stores: StoreObserver>(vcpu: Int, until limit: UInt64, stores: Stores) -> Exit {
-        let cpu = cpus[vcpu]
-        let code = cpu.code
+    private func run<Stores: StoreObserver>(_ cpu: VCPUState, until limit: UInt64, stores: Stores) -> Exit {
         while true {
             if let fault = cpu.fault { return .fault(fault) }
             if cpu.halted { return .halted }
@@ -46,13 +49,13 @@ extension Machine {
             guard cpu.retired < limit else { return .reachedLimit }
             let remaining = limit - cpu.retired
             let outcome: LoopOutcome
-            if code.blockLength(at: cpu.pc) <= remaining {
+            if cpu.code.blockLength(at: cpu.pc) <= remaining {
                 outcome = execute(cpu, limit: limit, stores: stores)
             } else {
                 let stop = cpu.pc + Int(remaining)
-                let original = code.plantBreakpoint(at: stop)
+                let original = cpu.code.plantBreakpoint(at: stop)
                 outcome = execute(cpu, limit: .max, stores: stores)
-                code.instructions[stop] = original
+                cpu.code.instructions[stop] = original
             }
             switch outcome {
             case .budget, .waitingForInterrupt:
@@ -450,7 +453,12 @@ extension Machine {
     }
 
     /// `settimer`: the timer's period (µs of host time, 0 stops it); its ticks go to `vcpu`.
-    @inline(__always)
+    ///
+    /// Kept out of line, like `postDMABuffer`: inlined, their writes to `devices` made the
+    /// optimiser open one dynamic exclusivity access to `devices` around every call of
+    /// `execute`, a `swift_beginAccess` of 63 host instructions per guest exit (9% of `exec
+    /// nondet`'s instructions, callgrind). These instructions are rare; the call costs little.
+    @inline(never)
     func setTimer(_ periodMicros: UInt64, vcpu: Int) {
         devices.timerPeriodMicros = periodMicros
         devices.timerVCPU = vcpu
@@ -458,7 +466,7 @@ extension Machine {
 
     /// `dmapost`: posts `[address, address + length)` as the receive buffer, or returns the
     /// fault if it cannot hold a request's length word or lies outside memory.
-    @inline(__always)
+    @inline(never)
     func postDMABuffer(_ address: UInt64, length: UInt64, vcpu: Int) -> GuestFault.Kind? {
         guard length >= 8, memory.contains(address: address, count: length) else { return .badDMABuffer(address: address, length: length) }
         devices.dmaBuffer = .init(address: address, length: length, vcpu: vcpu)
