@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates results/reference/: the result sets that the figures in README.md and docs/ come
-# from. Run it on an otherwise idle machine; it takes about 17 minutes.
+# from. Run it on an otherwise idle machine. The groups other than multicore and devices took
+# 27 minutes together here (quick through state-transfer 12, benchmarks 6, peers 9); multicore
+# and devices run scenarios of 5 to 60 s and can take over three hours (multicore-seeds alone is
+# up to 160 scenarios of 60 s).
 #   quick-*/            the built-in quick suite (scripts/bench.sh's command), 6 rounds, with
 #                       its charts and report: README.md shows its charts
 #   failover-*/         the built-in failover suite (5 fault scenarios, 6 rounds), with the
