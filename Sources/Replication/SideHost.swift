@@ -58,10 +58,10 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
             let stopped: Bool
             switch current {
             case .primary(let channel):
-                guard let machine = freshMachine(role: "primary", channel: channel) else { return }
+                guard let machine = freshMachine(as: .primary, channel: channel) else { return }
                 stopped = runPrimary(machine, channel: channel)
             case .backup(let channel, let epoch, let owner, let restored):
-                guard let machine = restored?.machine ?? freshMachine(role: "backup", channel: channel) else { return }
+                guard let machine = restored?.machine ?? freshMachine(as: .backup, channel: channel) else { return }
                 // The first backup's source records the log, if asked, and knows when a crash of
                 // this side is due while it waits for entries.
                 let source = restored?.source ?? LiveLogSource(
@@ -82,11 +82,14 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
     /// the primary of `nondet` spent 47% of its time in reference counting on shared cache lines
     /// (perf; docs/LOGCHANNEL.md, "Side-local ends"). Nil (with the run failed) if it cannot be
     /// built, which the run checked before it started.
-    private func freshMachine(role: String, channel: LogChannel?) -> Machine? {
+    private func freshMachine(as role: Role, channel: LogChannel?) -> Machine? {
         do {
             return try Machine(program: program, vcpus: vcpus, memorySize: memory, memoryNode: options.memoryNode(of: side))
         } catch {
-            if role == "primary" { results.fail(primary: "primary: \(error)") } else { results.fail(backup: "backup: \(error)") }
+            switch role {
+            case .primary: results.fail(primary: "primary: \(error)")
+            case .backup: results.fail(backup: "backup: \(error)")
+            }
             channel?.close()
             return nil
         }
