@@ -1,8 +1,4 @@
-import Foundation
 import ArgumentParser
-import GuestVM
-import Harness
-import Topology
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -45,14 +45,12 @@ struct ExecRequest: Equatable {
                 request.stats = true
                 continue
             }
-            var name = argument
-            var value: String
+            let name: String, value: String
             if let equals = argument.firstIndex(of: "=") {
-                name = String(argument[..<equals])
-                value = String(argument[argument.index(after: equals)...])
+                (name, value) = (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
             } else {
                 guard index < arguments.endIndex else { return nil }
-                value = arguments[index]
+                (name, value) = (argument, arguments[index])
                 index += 1
             }
             guard name == "--define" || seen.insert(name).inserted else { return nil }
@@ -62,16 +60,12 @@ struct ExecRequest: Equatable {
             case "--quantum": guard let n = UInt64(value) else { return nil }; request.quantum = n
             case "--seed": guard let n = UInt64(value) else { return nil }; request.seed = n
             case "--requests": guard let n = Int(value) else { return nil }; request.requests = n
-            case "--memory", "--interleaving":
-                // Their parsing is not unconditional: a value that looks like an option is the full
+            case "--memory":
+                // Not parsed unconditionally: a value that looks like an option is the full
                 // parser's to report.
                 guard !value.hasPrefix("-") else { return nil }
-                if name == "--memory" {
-                    request.memory = value
-                } else {
-                    guard let mode = Interleaving(rawValue: value) else { return nil }
-                    request.interleaving = mode
-                }
+                request.memory = value
+            case "--interleaving": guard let mode = Interleaving(rawValue: value) else { return nil }; request.interleaving = mode
             default: return nil
             }
         }

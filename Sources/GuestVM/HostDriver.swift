@@ -97,7 +97,7 @@ extension Machine {
                     case .halted, .waitingForInterrupt:
                         break slice
                     case .clockRead(let register), .randomRead(let register):
-                        cpu.registers[register & 15] = try driver.value(for: exit, vcpu: vcpu, count: cpu.retired)
+                        cpu.setRegister(register, to: try driver.value(for: exit, vcpu: vcpu, count: cpu.retired))
                     case .output(let address, let length):
                         try memory.withBytes(at: address, count: length) { bytes in
                             outputHasher.combine(bytes: bytes)

@@ -88,7 +88,7 @@ public final class Machine {
 
     /// Sets a register: how the host answers `clockRead`/`randomRead` exits.
     public func setRegister(_ r: Int, to value: UInt64, vcpu: Int = 0) {
-        cpus[vcpu].registers[r & 15] = value
+        cpus[vcpu].setRegister(r, to: value)
     }
 
     /// Makes `interrupt` pending on `vcpu`. It is taken before the vCPU's next instruction if

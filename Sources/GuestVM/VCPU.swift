@@ -108,6 +108,10 @@ final class VCPUState {
 
     deinit { registers.deallocate() }
 
+    /// Sets register `r` (its low four bits name it): how the host answers a clock or random read.
+    @inline(__always)
+    func setRegister(_ r: Int, to value: UInt64) { registers[r & 15] = value }
+
     func hash(into hasher: inout StateHasher) {
         hasher.combine(bytes: UnsafeRawBufferPointer(start: registers, count: Register.count * 8))
         hasher.combine(UInt64(bitPattern: Int64(pc)))
