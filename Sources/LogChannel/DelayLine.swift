@@ -12,17 +12,17 @@ import Topology
 /// and frees in `deinit`, reached through a pointer so the hot path pays no exclusivity checks.
 /// The allocation is 128-byte aligned and padded: its counters change on every message, so it
 /// must not share a cache line with anything the consumer reads. Use from one thread only.
-final class DelayLineSender: @unchecked Sendable {
-    static let stampSize = 8
+@usableFromInline final class DelayLineSender: @unchecked Sendable {
+    @usableFromInline static let stampSize = 8
 
-    struct State {
-        var link: LinkModel?
-        var messages: UInt64 = 0
-        var wireBytes: UInt64 = 0
+    @usableFromInline struct State {
+        @usableFromInline var link: LinkModel?
+        @usableFromInline var messages: UInt64 = 0
+        @usableFromInline var wireBytes: UInt64 = 0
     }
 
-    let producer: RingProducer
-    let state: UnsafeMutablePointer<State>
+    @usableFromInline let producer: RingProducer
+    @usableFromInline let state: UnsafeMutablePointer<State>
 
     static let stateBytes = (MemoryLayout<State>.stride + 127) / 128 * 128
 
@@ -38,7 +38,7 @@ final class DelayLineSender: @unchecked Sendable {
     }
 
     /// Reserves a frame for a message of `wireBytes`, waiting while the ring is full.
-    @inline(__always)
+    @inlinable @inline(__always)
     func reserve(wireBytes: Int) throws(ChannelError) -> UnsafeMutableRawPointer {
         let frame = try producer.reserve(payload: Self.stampSize + wireBytes)
         let base = frame.baseAddress!
@@ -49,7 +49,7 @@ final class DelayLineSender: @unchecked Sendable {
     }
 
     /// Stamps the delivery time of every frame reserved since the last flush and publishes them.
-    @inline(__always)
+    @inlinable @inline(__always)
     func flush() {
         if state.pointee.link != nil { _ = stamp() }
         producer.commit()
@@ -66,8 +66,8 @@ final class DelayLineSender: @unchecked Sendable {
     }
 
     /// Returns the latest delivery time it stamped.
-    @inline(never)
-    private func stamp() -> UInt64 {
+    @usableFromInline @inline(never)
+    func stamp() -> UInt64 {
         var latest: UInt64 = 0
         let now = monotonicNanos()
         var position = producer.unpublished.lowerBound
@@ -88,6 +88,11 @@ final class DelayLineSender: @unchecked Sendable {
 
 /// What a drain did.
 public struct DrainResult: Equatable, Sendable {
+    @inlinable init(count: Int, nextDue: UInt64?) {
+        self.count = count
+        self.nextDue = nextDue
+    }
+
     /// Messages delivered.
     public var count: Int
     /// When the first message that is visible but not yet due becomes due, if there is one.
@@ -97,8 +102,8 @@ public struct DrainResult: Equatable, Sendable {
 /// The receiving end of an emulated link: hands over frames in FIFO order once their delivery
 /// time has come, reading the clock once per drain. Use from one thread only.
 public struct DelayLineReceiver: @unchecked Sendable {
-    let consumer: RingConsumer
-    let immediate: Bool
+    @usableFromInline let consumer: RingConsumer
+    @usableFromInline let immediate: Bool
 
     init(_ consumer: RingConsumer, profile: ChannelProfile) {
         self.consumer = consumer
@@ -108,7 +113,7 @@ public struct DelayLineReceiver: @unchecked Sendable {
     /// Delivers up to `limit` due messages to `body` (each valid only during its call), then
     /// frees them all with one release store. Does not wait.
     /// `delay` as for `scan`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func drain(limit: Int, delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
         let horizon = horizon(delay: delay)
         var count = 0
@@ -133,7 +138,7 @@ public struct DelayLineReceiver: @unchecked Sendable {
     ///
     /// `delay` holds back every message until `delay` after its delivery time (an injected
     /// latency spike; `.max` cuts the link): 0 outside a fault, which costs one comparison.
-    @inline(__always)
+    @inlinable @inline(__always)
     func scan(delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
         guard consumer.scan() != nil else { return DrainResult(count: 0, nextDue: nil) }
         let horizon = horizon(delay: delay)
@@ -150,18 +155,18 @@ public struct DelayLineReceiver: @unchecked Sendable {
 
     /// Messages due at or before this time may be handed over: now, less `delay` (the clock is
     /// not read for an immediate link without a fault).
-    @inline(__always)
-    private func horizon(delay: UInt64) -> UInt64 {
+    @inlinable @inline(__always)
+    func horizon(delay: UInt64) -> UInt64 {
         let now = immediate && delay == 0 ? 0 : monotonicNanos()
         return now > delay ? now - delay : 0
     }
 
     /// When a message due at `due` arrives, held back `delay` (nil: never, the link is cut).
-    @inline(__always)
-    private static func arrival(_ due: UInt64, delay: UInt64) -> UInt64? { delay == .max ? nil : due + delay }
+    @inlinable @inline(__always)
+    static func arrival(_ due: UInt64, delay: UInt64) -> UInt64? { delay == .max ? nil : due + delay }
 
     /// The next scanned message, not consumed.
-    @inline(__always)
+    @inlinable @inline(__always)
     func peekScanned() -> (bytes: UnsafeRawBufferPointer, frame: RingConsumer.Frame)? {
         guard let frame = consumer.peekScanned() else { return nil }
         return (UnsafeRawBufferPointer(rebasing: frame.bytes[DelayLineSender.stampSize...]), frame)

@@ -23,12 +23,12 @@ public enum LogEntryCodec {
     public static let checksumOffset = 28
 
     /// Bytes `header` plus `payloadLength` bytes encode to.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func encodedSize(payloadLength: Int) -> Int { headerSize + payloadLength }
 
     /// Encodes into `destination`, which must hold `encodedSize(payloadLength:)` bytes; returns
     /// the bytes written.
-    @inline(__always)
+    @inlinable @inline(__always)
     @discardableResult
     public static func encode(_ header: LogEntryHeader, payload: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer) -> Int {
         let w0 = UInt64(version) | UInt64(header.kind.rawValue) << 8 | UInt64(header.flags.rawValue) << 16 | UInt64(header.vcpu) << 32
@@ -55,7 +55,7 @@ public enum LogEntryCodec {
 
     /// Decodes the entry at the start of `bytes` in place; its payload points into `bytes`.
     /// `verify: false` skips the checksum, for an entry already verified once.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func decode(_ bytes: UnsafeRawBufferPointer, verify: Bool = true) throws(LogDecodingError) -> LogEntryView {
         guard bytes.count >= headerSize, let base = bytes.baseAddress else {
             let seq = bytes.count >= 16 ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : nil
@@ -77,7 +77,7 @@ public enum LogEntryCodec {
         let version = UInt8(truncatingIfNeeded: w0)
         guard version == Self.version else { throw .unsupportedVersion(version, seq: seq) }
         let kindByte = UInt8(truncatingIfNeeded: w0 >> 8)
-        guard let kind = LogEntryKind(rawValue: kindByte) else { throw .unknownKind(kindByte, seq: seq) }
+        guard let kind = LogEntryKind.decoding(kindByte) else { throw .unknownKind(kindByte, seq: seq) }
         let header = LogEntryHeader(
             seq: seq, instructionCount: count, vcpu: UInt32(truncatingIfNeeded: w0 >> 32), kind: kind,
             flags: LogEntryFlags(rawValue: UInt16(truncatingIfNeeded: w0 >> 16)))
@@ -90,7 +90,7 @@ public enum LogEntryCodec {
     }
 
     /// CRC-32C of the first 28 header bytes (given as their little-endian words) and the payload.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func checksum(_ w0: UInt64, _ seq: UInt64, _ count: UInt64, _ length: UInt32, payload: UnsafeRawBufferPointer) -> UInt32 {
         let crc = ftb_crc32c_words(0, w0, seq, count, length)
         return payload.count > 0 ? ftb_crc32c(crc, payload.baseAddress, payload.count) : crc

@@ -11,7 +11,7 @@ public struct RingProducer: @unchecked Sendable {
     public init(_ ring: RingBuffer) { self.ring = ring }
 
     /// Slots a frame with `payload` bytes occupies.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func slots(forPayload payload: Int) -> Int {
         (payload + RingBuffer.frameHeaderSize + RingBuffer.slotSize - 1) / RingBuffer.slotSize
     }
@@ -19,7 +19,7 @@ public struct RingProducer: @unchecked Sendable {
     /// Reserves a contiguous frame for `payload` bytes, or returns nil if the ring has no room
     /// now. The returned buffer (at least `payload` bytes) is the producer's until `commit`.
     /// `payload` must be at most `ring.maximumPayload` (`reserve` checks it).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func tryReserve(payload: Int) -> UnsafeMutableRawBufferPointer? {
         let ring = self.ring
         let needed = Self.slots(forPayload: payload)
@@ -49,7 +49,7 @@ public struct RingProducer: @unchecked Sendable {
     /// Reserves a frame, waiting (per the ring's strategy) while the ring is full; the time spent
     /// waiting is added to the producer's stall counters. Throws if the ring is closed or the
     /// frame is larger than `ring.maximumPayload`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func reserve(payload: Int) throws(ChannelError) -> UnsafeMutableRawBufferPointer {
         if ring.isClosed { throw .closed }
         guard payload <= ring.maximumPayload else { throw .frameTooLarge(bytes: payload, maximum: ring.maximumPayload) }
@@ -61,7 +61,7 @@ public struct RingProducer: @unchecked Sendable {
     /// producer faster than its consumer does not refill and publish one freed slot at a time
     /// (moving each slot's cache line between the cores on its own). Measured on this machine it
     /// neither helped nor hurt (LogChannelBenchmarks, within noise); it bounds the worst case.
-    @inline(never)
+    @usableFromInline @inline(never)
     func reserveSlowly(payload: Int) throws(ChannelError) -> UnsafeMutableRawBufferPointer {
         // Anything reserved but not yet committed must become visible, or a consumer waiting
         // for it could never free the space this reservation needs.
@@ -82,7 +82,7 @@ public struct RingProducer: @unchecked Sendable {
 
     /// Whether `slots` slots are free. Reads the consumer's position (acquiring, as
     /// `reserveSlowly` does) only when the cached one says they are not.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func hasRoom(slots: Int) -> Bool {
         let state = ring.producerState
         if UInt64(ring.capacity) &- (state.pointee.reserved &- state.pointee.cachedHead) >= UInt64(slots) { return true }
@@ -91,7 +91,7 @@ public struct RingProducer: @unchecked Sendable {
     }
 
     /// Publishes every frame reserved since the last commit, with one release store.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func commit() {
         let state = ring.producerState
         state.pointee.published = state.pointee.reserved
@@ -101,9 +101,9 @@ public struct RingProducer: @unchecked Sendable {
 
     /// Frames reserved but not yet committed start at this slot index (for rewriting them
     /// before `commit`, as the channel does with delivery times).
-    var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
+    @usableFromInline var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func writeHeader(_ frame: UnsafeMutableRawPointer, slots: Int, flags: UInt32) {
         frame.storeBytes(of: UInt32(truncatingIfNeeded: slots), as: UInt32.self)
         frame.storeBytes(of: flags, toByteOffset: 4, as: UInt32.self)
@@ -123,18 +123,23 @@ public struct RingConsumer: @unchecked Sendable {
     public struct Frame {
         /// The frame's payload area (its full slots, less the frame header).
         public let bytes: UnsafeRawBufferPointer
-        let slots: Int
+        @usableFromInline let slots: Int
+
+        @inlinable init(bytes: UnsafeRawBufferPointer, slots: Int) {
+            self.bytes = bytes
+            self.slots = slots
+        }
     }
 
     /// The next published frame, or nil if none is visible.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func peek() -> Frame? {
         nextFrame(at: &ring.consumerState.pointee.position)
     }
 
     /// The next published frame after the look-ahead cursor, or nil if none is visible. Scanning
     /// does not consume: `peekScanned` and `advance` still go through every frame in order.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func scan() -> Frame? {
         let state = ring.consumerState
         if state.pointee.scanPosition < state.pointee.position { state.pointee.scanPosition = state.pointee.position }
@@ -142,7 +147,7 @@ public struct RingConsumer: @unchecked Sendable {
     }
 
     /// Moves the look-ahead cursor past `frame` (the one `scan` returned).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func advanceScan(past frame: Frame) {
         ring.consumerState.pointee.scanPosition &+= UInt64(frame.slots)
     }
@@ -154,7 +159,7 @@ public struct RingConsumer: @unchecked Sendable {
     /// skipped it regardless and handed out that unscanned frame, which `advance` then could
     /// not move past, so the backup read it twice (seen with 4 KiB state-transfer entries on a
     /// bandwidth-limited link, where consecutive frames fall due at different times).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func peekScanned() -> Frame? {
         let state = ring.consumerState
         guard state.pointee.position < state.pointee.scanPosition else { return nil }
@@ -164,9 +169,24 @@ public struct RingConsumer: @unchecked Sendable {
         return frame
     }
 
+    /// Moves past the frame `peekScanned` returned: it left the read position at that frame's
+    /// header (past any padding), so this reads the header's slot count, in this core's cache,
+    /// without looking at the ring's tail again. Does nothing if no scanned frame is there.
+    @inlinable @inline(__always)
+    public func advanceScanned() {
+        let state = ring.consumerState
+        guard state.pointee.position < state.pointee.scanPosition else { return }
+        let frame = ring.frame(at: state.pointee.position)
+        guard !frame.isPadding else {
+            if let next = peekScanned() { advance(past: next) }
+            return
+        }
+        state.pointee.position &+= UInt64(frame.slots)
+    }
+
     /// The frame at `position` (skipping padding, which moves `position`), if published.
-    @inline(__always)
-    private func nextFrame(at position: inout UInt64) -> Frame? {
+    @inlinable @inline(__always)
+    func nextFrame(at position: inout UInt64) -> Frame? {
         let ring = self.ring
         let state = ring.consumerState
         while true {
@@ -199,13 +219,13 @@ public struct RingConsumer: @unchecked Sendable {
     }
 
     /// Moves past `frame` (the one `peek` returned). Its slots stay untouched until `release`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func advance(past frame: Frame) {
         ring.consumerState.pointee.position &+= UInt64(frame.slots)
     }
 
     /// Frees every frame advanced past since the last release, with one release store.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func release() {
         ring.head.store(ring.consumerState.pointee.position, ordering: .releasing)
         ring.wakeIfParked(ring.producerParked, word: ring.producerParkedWord)

@@ -63,40 +63,40 @@ public final class RingBuffer: @unchecked Sendable {
     /// Bytes at the start of every frame: slot count (u32) and flags (u32).
     public static let frameHeaderSize = 8
     static let controlSize = 1024
-    static let paddingFlag: UInt32 = 1
+    @usableFromInline static let paddingFlag: UInt32 = 1
 
     public let capacity: Int
-    let mask: Int
+    @usableFromInline let mask: Int
     public let wait: WaitStrategy
     let memory: NodeLocalMemory
-    let slots: UnsafeMutableRawPointer
+    @usableFromInline let slots: UnsafeMutableRawPointer
 
-    let tail: UnsafeAtomic<UInt64>
-    let head: UnsafeAtomic<UInt64>
-    let closedFlag: UnsafeAtomic<UInt32>
-    let consumerParked: UnsafeAtomic<UInt32>
-    let producerParked: UnsafeAtomic<UInt32>
+    @usableFromInline let tail: UnsafeAtomic<UInt64>
+    @usableFromInline let head: UnsafeAtomic<UInt64>
+    @usableFromInline let closedFlag: UnsafeAtomic<UInt32>
+    @usableFromInline let consumerParked: UnsafeAtomic<UInt32>
+    @usableFromInline let producerParked: UnsafeAtomic<UInt32>
     /// The same words as plain pointers, for the futex system call.
-    let consumerParkedWord: UnsafeMutablePointer<UInt32>
-    let producerParkedWord: UnsafeMutablePointer<UInt32>
-    let producerState: UnsafeMutablePointer<ProducerState>
-    let consumerState: UnsafeMutablePointer<ConsumerState>
+    @usableFromInline let consumerParkedWord: UnsafeMutablePointer<UInt32>
+    @usableFromInline let producerParkedWord: UnsafeMutablePointer<UInt32>
+    @usableFromInline let producerState: UnsafeMutablePointer<ProducerState>
+    @usableFromInline let consumerState: UnsafeMutablePointer<ConsumerState>
 
-    struct ProducerState {
+    @usableFromInline struct ProducerState {
         /// End of the reserved frames; `tail` lags it until `commit`.
-        var reserved: UInt64 = 0
+        @usableFromInline var reserved: UInt64 = 0
         /// What the last `commit` published (the producer's private copy of `tail`).
-        var published: UInt64 = 0
-        var cachedHead: UInt64 = 0
+        @usableFromInline var published: UInt64 = 0
+        @usableFromInline var cachedHead: UInt64 = 0
         var stallNanos: UInt64 = 0
         var stalls: UInt64 = 0
     }
 
-    struct ConsumerState {
-        var position: UInt64 = 0
-        var cachedTail: UInt64 = 0
+    @usableFromInline struct ConsumerState {
+        @usableFromInline var position: UInt64 = 0
+        @usableFromInline var cachedTail: UInt64 = 0
         /// A look-ahead cursor (>= position) for reading frames before consuming them.
-        var scanPosition: UInt64 = 0
+        @usableFromInline var scanPosition: UInt64 = 0
     }
 
     /// - Parameters:
@@ -136,7 +136,7 @@ public final class RingBuffer: @unchecked Sendable {
 
     /// The frame whose header is at slot index `position`: its address, slot count and whether
     /// it is padding. The header layout is written by `RingProducer.writeHeader`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func frame(at position: UInt64) -> (header: UnsafeMutableRawPointer, slots: Int, isPadding: Bool) {
         let frame = slots + (Int(truncatingIfNeeded: position) & mask) * Self.slotSize
         return (frame, Int(frame.load(as: UInt32.self)), frame.load(fromByteOffset: 4, as: UInt32.self) & Self.paddingFlag != 0)
@@ -149,7 +149,7 @@ public final class RingBuffer: @unchecked Sendable {
     public var node: Int? { memory.node }
 
     /// Largest payload one frame can carry.
-    public var maximumPayload: Int { capacity / 2 * Self.slotSize - Self.frameHeaderSize }
+    @inlinable public var maximumPayload: Int { capacity / 2 * Self.slotSize - Self.frameHeaderSize }
 
     /// Closes (poisons) the ring: both sides stop waiting and see `ChannelError.closed`; frames already
     /// published can still be read.
@@ -161,11 +161,11 @@ public final class RingBuffer: @unchecked Sendable {
         Futex.wake(producerParkedWord)
     }
 
-    public var isClosed: Bool { closedFlag.load(ordering: .acquiring) == 1 }
+    @inlinable public var isClosed: Bool { closedFlag.load(ordering: .acquiring) == 1 }
 
     /// Waits per the strategy until `ready()` (which re-reads the other side's index) or the ring
     /// is closed; `parked`/`word` is this side's futex word. Returns false if closed first.
-    @inline(never)
+    @usableFromInline @inline(never)
     func waitUntil(parked: UnsafeAtomic<UInt32>, word: UnsafeMutablePointer<UInt32>, _ ready: () -> Bool) -> Bool {
         var spins = 0
         while true {
@@ -196,7 +196,7 @@ public final class RingBuffer: @unchecked Sendable {
 
     /// After publishing: wake the other side if it is parked (only parking strategies pay the
     /// fence).
-    @inline(__always)
+    @inlinable @inline(__always)
     func wakeIfParked(_ parked: UnsafeAtomic<UInt32>, word: UnsafeMutablePointer<UInt32>) {
         guard case .spinThenPark = wait else { return }
         atomicMemoryFence(ordering: .sequentiallyConsistent)

@@ -26,6 +26,9 @@ protocol OutputWitness: AnyObject {
 /// without its end-of-log entry, is a `Divergence` or an error.
 final class BackupDriver: HostDriver {
     let source: LogSource
+    /// The same source when it is the live log itself (no test's wrapper around it): called
+    /// directly rather than through the protocol, so that its fast path inlines here.
+    private let live: LiveLogSource?
     /// `.sequence`, `.endOfLog` and `.finalState` apply here; the rest are a trace reader's.
     let checks: LogChecks
     /// The seq the next entry must carry: the log is numbered without gaps (from 1, or after a state transfer), so a lost,
@@ -54,6 +57,7 @@ final class BackupDriver: HostDriver {
     ///   - outputBase: outputs produced before it.
     init(source: LogSource, checks: LogChecks = .all, firstSeq: UInt64 = 1, outputBase: UInt64 = 0) {
         self.source = source
+        live = source as? LiveLogSource
         self.checks = checks
         expectedSeq = firstSeq
         self.outputBase = outputBase
@@ -65,7 +69,7 @@ final class BackupDriver: HostDriver {
     /// witness); nil (and `ended`) at the end-of-log entry, which is left for `checkLogEnded`,
     /// or at the end of the source.
     private func nextEntry() throws -> LogEntryView? {
-        while let entry = try source.next() {
+        while let entry = try sourceNext() {
             try checkSequence(entry)
             let kind = entry.header.kind
             if kind == .endOfLog {
@@ -74,11 +78,23 @@ final class BackupDriver: HostDriver {
             }
             guard kind == .heartbeat || kind == .outputsReleased else { return entry }
             if kind == .outputsReleased, let number = entry.value { witness?.primaryReleased(upTo: number) }
-            source.consume()
+            sourceConsume()
             expectedSeq += 1
         }
         ended = true
         return nil
+    }
+
+    @inline(__always)
+    private func sourceNext() throws -> LogEntryView? {
+        if let live { return try live.next() }
+        return try source.next()
+    }
+
+    @inline(__always)
+    private func sourceConsume() {
+        if let live { return live.consume() }
+        source.consume()
     }
 
     /// Throws unless `entry` is the next entry of the log.
@@ -97,7 +113,7 @@ final class BackupDriver: HostDriver {
     }
 
     private func consume() {
-        source.consume()
+        sourceConsume()
         entriesReplayed += 1
         expectedSeq += 1
     }

@@ -17,6 +17,16 @@ struct LogEntryTests {
         #expect(try LogEntryCodec.decode(bytes) == entry)
     }
 
+    /// `decoding` reads the kind without `init(rawValue:)`, from the enum's layout: a kind
+    /// added out of order, or a raw value changed, must show here.
+    @Test("a kind byte decodes as init(rawValue:) reads it, for all 256 bytes")
+    func kindDecoding() {
+        for byte in UInt8.min...UInt8.max where LogEntryKind.decoding(byte) != LogEntryKind(rawValue: byte) {
+            Issue.record("byte \(byte): \(String(describing: LogEntryKind.decoding(byte))), not \(String(describing: LogEntryKind(rawValue: byte)))")
+        }
+        #expect(LogEntryKind.allCases.map(\.rawValue) == Array(1...17))
+    }
+
     @Test("the encoding is stable: field offsets and a known checksum")
     func layout() {
         let entry = LogEntry(header: LogEntryHeader(seq: 0x0102, instructionCount: 0x0304, vcpu: 5, kind: .clockRead), value: 0x0A0B)
