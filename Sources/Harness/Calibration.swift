@@ -47,15 +47,7 @@ public struct Calibration: Sendable {
         }
         return Calibration(
             floor: floor, roundTrip8: rt8, roundTrip64: rt64, throughputOneAtATime: single,
-            throughputBatched: batched, interpreterNanosPerInstruction: interpreterSpeed(), productionPath: path)
-    }
-
-    /// ns per guest instruction on the built-in `fib`.
-    static func interpreterSpeed() -> Double {
-        guard let program = try? BuiltinPrograms.program(named: "fib"), let machine = try? Machine(program: program) else { return .nan }
-        let start = monotonicNanos()
-        while !machine.isHalted(vcpu: 0) { _ = machine.run(vcpu: 0, until: .max) }
-        return Double(monotonicNanos() - start) / Double(machine.instructionCount(vcpu: 0))
+            throughputBatched: batched, interpreterNanosPerInstruction: CoreSpeed.nanosPerInstruction(samples: 1, instructions: nil), productionPath: path)
     }
 
     public var report: String {

@@ -20,13 +20,14 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 7
+    public static let schemaVersion = 8
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "defines", "vcpus", "memory_bytes", "ft", "channel_profile",
         "one_way_us", "bandwidth_bit_s", "jitter", "ack_policy", "interleaving", "arrivals", "offered_rps", "warmup_s",
         "window_s", "lag_bound_us", "log_capacity", "primary_cpus", "backup_cpus", "seed",
-        "achieved_rps", "ft_ratio", "guest_mips", "work_s", "free_ratio", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+        "achieved_rps", "ft_ratio", "guest_mips", "work_s", "free_ratio", "core_ratio", "ft_ratio_per_core", "primary_core_ns",
+        "backup_core_ns", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
@@ -193,6 +194,8 @@ public struct ResultSet {
                 onlyMeasured(Format.fixed(r.report.guestMIPS, 1)),
                 onlyMeasured(r.report.workNanos.map { Format.fixed(Double($0) / 1e9, 6) } ?? ""),
                 r.freeRatio.map { Format.fixed($0, 4) } ?? "",
+                r.report.coreRatio.map { Format.fixed($0, 4) } ?? "", r.ftRatioPerCore.map { Format.fixed($0, 4) } ?? "",
+                r.report.primaryCoreNanos.map { Format.fixed($0, 4) } ?? "", r.report.backupCoreNanos.map { Format.fixed($0, 4) } ?? "",
                 p(50), p(90), p(99), p(99.9), hasLatency ? us(r.latency.max) : "", pu(50), pu(99),
                 onlyMeasured(clients ? String(r.requestsIntended) : ""), onlyMeasured(clients ? String(r.requestsSent) : ""),
                 onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
@@ -260,13 +263,17 @@ public struct ResultSet {
                 }
             }
             metrics.append(("guest_mips", ok.map(\.report.guestMIPS)))
-            if o.faultTolerance { metrics.append(("ft_ratio", ok.compactMap(\.ftRatio))) }
+            if o.faultTolerance {
+                metrics.append(("ft_ratio", ok.compactMap(\.ftRatio)))
+                metrics.append(("core_ratio", ok.compactMap(\.report.coreRatio)))
+                metrics.append(("ft_ratio_per_core", ok.compactMap(\.ftRatioPerCore)))
+            }
             metrics.append(("work_s", ok.compactMap { $0.report.workNanos.map { Double($0) / 1e9 } }))
             metrics.append(("free_ratio", ok.compactMap(\.freeRatio)))
             for (metric, values) in metrics {
                 guard let interval = MedianInterval(values) else { continue }
                 let half = interval.relativeHalfWidth
-                let wide = metric == "ft_ratio" ? ((half ?? 1) > Self.ratioHalfWidthTarget || interval.coverage < 0.95 ? "yes" : "no") : ""
+                let wide = metric == "ft_ratio" || metric == "ft_ratio_per_core" ? ((half ?? 1) > Self.ratioHalfWidthTarget || interval.coverage < 0.95 ? "yes" : "no") : ""
                 let fields = [
                     first.key, first.workload, o.faultTolerance ? "on" : "off", o.faultTolerance ? o.profile.name : "",
                     o.faultTolerance ? o.ackPolicy.description : "", first.rate.map(Format.number) ?? "", String(first.vcpus),

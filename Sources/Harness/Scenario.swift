@@ -197,6 +197,14 @@ public struct ScenarioResult: Sendable {
     public var interference: Interference?
     /// Achieved rate (or guest MIPS without clients) relative to the same round's FT-off twin.
     public var ftRatio: Double?
+    /// The FT ratio against what the backup's core allows: `ftRatio` over the run's core ratio
+    /// (`ReplicationReport.coreRatio`), taken as at most 1, since a faster backup core cannot
+    /// lift the primary above its FT-off speed. A backup on a core 5% slower than the primary's
+    /// bounds the FT ratio of a CPU-bound guest near 0.95; this reads that as 1.
+    public var ftRatioPerCore: Double? {
+        guard let ftRatio, let core = report.coreRatio, core.isFinite, core > 0 else { return nil }
+        return ftRatio / min(1, core)
+    }
     /// For fixed work: the same round's `free` FT-off twin's work time over this row's (the
     /// recording overhead as a ratio of wall times; guest MIPS would count spin-waits as work).
     public var freeRatio: Double?

@@ -53,6 +53,13 @@ public struct ReplicationReport: Sendable {
     /// The CPUs each side's thread was allowed to run on, as the kernel reported them.
     public var primaryCPUs: [Int] = []
     public var backupCPUs: [Int] = []
+    /// ns per guest instruction of the primary's and the backup's cores (`CoreSpeed`), the mean
+    /// of a measurement before the run and one after; nil where not measured (parallel runs, and
+    /// the backup without FT).
+    public var primaryCoreNanos: Double?
+    public var backupCoreNanos: Double?
+    /// The backup's core speed over the primary's (above 1: the backup's core is faster).
+    public var coreRatio: Double? { primaryCoreNanos.flatMap { p in backupCoreNanos.map { p / $0 } } }
     /// The seq of the entry a backup-side `Sabotage` changed, when one did.
     public var sabotagedSeq: UInt64?
     /// Every entry the backup replayed, when recorded in memory.
@@ -119,6 +126,8 @@ public enum ReplicatedRun {
         // Each host builds its machine on its own thread (`SideHost.freshMachine`); whether one
         // can be built is checked here, before any thread starts.
         _ = try Machine.memorySize(for: program, vcpus: vcpus, requested: memory)
+        let speedsBefore = CoreSpeeds.measure(primaryCPUs: options.primaryCPUs, backupCPUs: options.backupCPUs,
+                                              faultTolerance: options.faultTolerance)
         let context = RunContext(options: options, client: client)
         let results = RunResults(firstLink: channel)
         if let channel { context.spares.add(link: channel) }
@@ -170,6 +179,8 @@ public enum ReplicatedRun {
         backup?.join()
         finished.signal()
         watchdog?.join()
+        let speeds = CoreSpeeds.mean(speedsBefore, CoreSpeeds.measure(primaryCPUs: options.primaryCPUs, backupCPUs: options.backupCPUs,
+                                                                      faultTolerance: options.faultTolerance))
 
         let r = results.gathered
         let network = context.network
@@ -184,6 +195,8 @@ public enum ReplicatedRun {
         report.ackDeliveries = r.ackDeliveries
         report.primaryCPUs = r.primaryCPUs
         report.backupCPUs = r.backupCPUs
+        report.primaryCoreNanos = speeds.primary
+        report.backupCoreNanos = speeds.backup
         report.sabotagedSeq = r.sabotagedSeq
         report.recordedLog = r.recorded
         report.logTrace = options.faultTolerance ? trace?.path : nil

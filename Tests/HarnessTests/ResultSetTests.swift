@@ -34,6 +34,18 @@ struct ResultSetTests {
         let expected = results[1].achievedRate / results[0].achievedRate
         #expect(Double(column("ft_ratio")).map { abs($0 - expected) < 1e-4 } == true, "\(lines[1])\n\(lines[2])")
         #expect(column("divergences") == "0")
+        // Each side's core speed, and the FT ratio read against the backup's: arithmetic again.
+        let (primaryCore, backupCore) = (Double(column("primary_core_ns")), Double(column("backup_core_ns")))
+        #expect(primaryCore.map { $0 > 0 } == true && backupCore.map { $0 > 0 } == true, "\(lines[2])")
+        if let primaryCore, let backupCore, let ratio = Double(column("core_ratio")), let perCore = Double(column("ft_ratio_per_core")) {
+            #expect(abs(ratio - primaryCore / backupCore) < 1e-3)
+            #expect(abs(perCore - expected / min(1, ratio)) < 1e-3)
+        } else {
+            Issue.record("core_ratio or ft_ratio_per_core missing: \(lines[2])")
+        }
+        let offRow = lines[1].split(separator: ",", omittingEmptySubsequences: false)
+        #expect(Double(String(offRow[ResultSet.runsHeader.firstIndex(of: "primary_core_ns")!])) != nil)
+        #expect(offRow[ResultSet.runsHeader.firstIndex(of: "backup_core_ns")!].isEmpty, "FT off has no backup")
         let curve = set.latencyCSV().split(separator: "\n")
         #expect(curve.count == 1 + 2 * ResultSet.curve.count)
     }
