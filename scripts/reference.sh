@@ -11,8 +11,9 @@
 #   latency-*/          the built-in latency suite (every channel profile), with the round-trip
 #                       charts README.md shows
 #   batching-*/         the built-in batching suite (8 ACK policies), with the ACK trade-off chart
-#   compute-*/          compute, FT off and on over lan, 12 rounds of 3 s (the CPU-bound FT ratio)
-#   logpath-*/          nondet (an entry every 5.5 instructions), FT off and on over lan, 12 rounds:
+#   compute-*/          compute, FT off and on over lan and cross-city, 12 rounds of 3 s (the
+#                       CPU-bound FT ratio, read against each side's core speed)
+#   logpath-*/          nondet (an entry every 5.5 instructions), FT off and on over lan, 20 rounds:
 #                       the primary's stall, guest MIPS and log entries/s (docs/LOGCHANNEL.md)
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
@@ -67,11 +68,11 @@ for group in "${groups[@]}"; do
     $run suite batching --output "$out" ;;
   compute)
     rm -rf "$out"/compute-*
-    $run run --output "$out" --name compute --workload compute --profile lan \
+    $run run --output "$out" --name compute --workload compute --profile lan,cross-city \
       --duration 3 --warmup 0.5 --repeat 12 ;;
   logpath)
     rm -rf "$out"/logpath-2*
-    $run run --output "$out" --name logpath --workload nondet --ft both --profile lan --repeat 12 ;;
+    $run run --output "$out" --name logpath --workload nondet --ft both --profile lan --repeat 20 ;;
   failover)
     rm -rf "$out"/failover-outage-*
     $run run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \

@@ -53,35 +53,38 @@ public enum LogEntryCodec {
         return bytes
     }
 
-    /// Decodes the entry at the start of `bytes` in place; its payload points into `bytes`.
-    /// `verify: false` skips the checksum, for an entry already verified once.
+    /// Decodes the entry at the start of `bytes` in place: the view reads `bytes`.
+    /// `verify: false` skips the checks (checksum, version, kind), for an entry already decoded
+    /// with them once.
     @inlinable @inline(__always)
     public static func decode(_ bytes: UnsafeRawBufferPointer, verify: Bool = true) throws(LogDecodingError) -> LogEntryView {
         guard bytes.count >= headerSize, let base = bytes.baseAddress else {
             let seq = bytes.count >= 16 ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : nil
             throw .truncated(seq: seq, needed: headerSize, available: bytes.count)
         }
-        let seq = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)))
         guard length <= bytes.count - headerSize else {
+            let seq = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             throw .truncated(seq: seq, needed: headerSize + length, available: bytes.count)
         }
-        let payload = UnsafeRawBufferPointer(start: base + headerSize, count: length)
+        if verify { try check(base, length: length) }
+        return LogEntryView(checked: base)
+    }
+
+    /// Throws unless the entry at `base` (with a payload of `length` bytes, which `bytes` holds)
+    /// has its checksum, this format's version and a known kind.
+    @inlinable @inline(__always)
+    static func check(_ base: UnsafeRawPointer, length: Int) throws(LogDecodingError) {
+        let seq = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let stored = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
         let w0 = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
         let count = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        if verify {
-            let computed = checksum(w0, seq, count, UInt32(length), payload: payload)
-            guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
-        }
+        let computed = checksum(w0, seq, count, UInt32(length), payload: UnsafeRawBufferPointer(start: base + headerSize, count: length))
+        guard stored == computed else { throw .checksumMismatch(seq: seq, stored: stored, computed: computed) }
         let version = UInt8(truncatingIfNeeded: w0)
         guard version == Self.version else { throw .unsupportedVersion(version, seq: seq) }
         let kindByte = UInt8(truncatingIfNeeded: w0 >> 8)
-        guard let kind = LogEntryKind.decoding(kindByte) else { throw .unknownKind(kindByte, seq: seq) }
-        let header = LogEntryHeader(
-            seq: seq, instructionCount: count, vcpu: UInt32(truncatingIfNeeded: w0 >> 32), kind: kind,
-            flags: LogEntryFlags(rawValue: UInt16(truncatingIfNeeded: w0 >> 16)))
-        return LogEntryView(header: header, payload: payload)
+        guard LogEntryKind.decoding(kindByte) != nil else { throw .unknownKind(kindByte, seq: seq) }
     }
 
     public static func decode(_ bytes: [UInt8]) throws(LogDecodingError) -> LogEntry {

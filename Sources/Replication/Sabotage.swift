@@ -55,12 +55,12 @@ public struct Sabotage: Sendable, Equatable {
 }
 
 /// The backup's log source with the backup-side `Sabotage` applied: entries dropped, values
-/// altered, injections moved one instruction later. The altered value lives in a buffer the
-/// instance owns (8 bytes, freed in `deinit`), valid until the next `next()`.
+/// altered, injections moved one instruction later. An altered entry is encoded into a buffer
+/// the instance owns (grown as needed, freed in `deinit`), valid until the next `next()`.
 final class SabotagedLogSource: LogSource {
     private let inner: LogSource
     private let sabotage: Sabotage
-    private let altered = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+    private var altered = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
     /// The seq of the entry the sabotage changed (or dropped), once it has.
     private(set) var applied: UInt64?
 
@@ -87,16 +87,26 @@ final class SabotagedLogSource: LogSource {
         if let from = sabotage.alterValue, applied == nil || applied == header.seq, header.seq >= from,
            [.clockRead, .randomRead].contains(header.kind), let value = entry.value {
             applied = header.seq
-            altered.storeBytes(of: (value ^ 1).littleEndian, as: UInt64.self)
-            return LogEntryView(header: header, payload: UnsafeRawBufferPointer(altered))
+            return try alter(header, payload: withUnsafeBytes(of: (value ^ 1).littleEndian) { Array($0) })
         }
         if let from = sabotage.lateInjection, applied == nil || applied == header.seq, header.seq >= from,
            [.interrupt, .clientRequest].contains(header.kind) {
             applied = header.seq
             header.instructionCount += 1
-            return LogEntryView(header: header, payload: entry.payload)
+            return try alter(header, payload: Array(entry.payload))
         }
         return entry
+    }
+
+    /// The entry `header` with `payload`, encoded into `altered` and read back from there.
+    private func alter(_ header: LogEntryHeader, payload: [UInt8]) throws -> LogEntryView {
+        let encoded = LogEntryCodec.encode(LogEntry(header: header, payload: payload))
+        if encoded.count > altered.count {
+            altered.deallocate()
+            altered = UnsafeMutableRawBufferPointer.allocate(byteCount: encoded.count, alignment: 8)
+        }
+        altered.copyBytes(from: encoded)
+        return try LogEntryCodec.decode(UnsafeRawBufferPointer(rebasing: altered[..<encoded.count]))
     }
 
     func consume() { inner.consume() }
