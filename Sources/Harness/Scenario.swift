@@ -200,9 +200,11 @@ public struct ScenarioResult: Sendable {
     /// The FT ratio against what the backup's core allows: `ftRatio` over the run's core ratio
     /// (`ReplicationReport.coreRatio`), taken as at most 1, since a faster backup core cannot
     /// lift the primary above its FT-off speed. A backup on a core 5% slower than the primary's
-    /// bounds the FT ratio of a CPU-bound guest near 0.95; this reads that as 1.
+    /// bounds the FT ratio of a CPU-bound guest near 0.95; this reads that as 1. Only for a guest
+    /// without clients (a ratio of guest MIPS): with clients the ratio is of achieved request
+    /// rates, which the backup's core bounds only at saturation.
     public var ftRatioPerCore: Double? {
-        guard let ftRatio, let core = report.coreRatio, core.isFinite, core > 0 else { return nil }
+        guard scenario.rate == nil, let ftRatio, let core = report.coreRatio, core.isFinite, core > 0 else { return nil }
         return ftRatio / min(1, core)
     }
     /// For fixed work: the same round's `free` FT-off twin's work time over this row's (the
