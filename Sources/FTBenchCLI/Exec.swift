@@ -36,10 +36,16 @@ struct Exec: ParsableCommand {
     @Flag(help: "Print instructions executed, wall seconds, ns per instruction and guest MIPS.")
     var stats = false
 
+    @Flag(inversion: .prefixedNo, help: "Run common instruction pairs in one dispatch (superinstructions, docs/INTERPRETER.md); --no-superinstructions measures what they buy.")
+    var superinstructions = true
+
+    @Option(parsing: .unconditional, help: "Single-step the run (many times slower) and print the N commonest dynamic pairs of adjacent instructions whose first falls through: the candidates for superinstructions.")
+    var pairs: Int?
+
     /// The line's values, for `ExecRequest` to check and run.
     var request: ExecRequest {
         ExecRequest(program: program, vcpus: vcpus, memory: memory, quantum: quantum, seed: seed, requests: requests,
-                    interleaving: interleaving, defines: defines.texts, stats: stats)
+                    interleaving: interleaving, defines: defines.texts, stats: stats, superinstructions: superinstructions, pairs: pairs)
     }
 
     func validate() throws { try request.validate() }

@@ -20,6 +20,9 @@ struct ExecRequest: Equatable {
     var interleaving: Interleaving = .roundrobin
     var defines: [String] = []
     var stats = false
+    var superinstructions = true
+    /// Print this many of the commonest dynamic instruction pairs (`PairProfile`).
+    var pairs: Int?
 
     /// The request a plain `exec` line names, or nil when the line needs the full parser: help,
     /// an option this parser does not know, an option given twice, a value that does not parse or
@@ -80,6 +83,8 @@ struct ExecRequest: Equatable {
         if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
         if quantum == 0 { throw ValidationError("--quantum must be positive") }
         if requests < 0 { throw ValidationError("--requests must not be negative, got \(requests)") }
+        if let pairs, pairs < 1 { throw ValidationError("--pairs must be positive, got \(pairs)") }
+        if pairs != nil, interleaving == .free { throw ValidationError("--pairs single-steps one host thread: it needs --interleaving roundrobin") }
     }
 
     func run() throws {
@@ -87,7 +92,7 @@ struct ExecRequest: Equatable {
         let machine: Machine
         do {
             machine = try Machine(program: loaded.program, vcpus: vcpus ?? loaded.program.preferredVCPUs,
-                                  memorySize: memory.flatMap(parseByteSize))
+                                  memorySize: memory.flatMap(parseByteSize), superinstructions: superinstructions ? .on : .off)
         } catch {
             throw CLIError("\(program): \(error)")
         }
@@ -98,6 +103,11 @@ struct ExecRequest: Equatable {
         var driver = StandaloneDriver(
             requestCount: requests, makeRequest: { Self.clientRequest(number: $0, using: &client) }, seed: seed,
             onOutput: { printer.take($0) })
+        if let pairs {
+            let table = try profilePairs(machine, driver, name: loaded.program, top: pairs)
+            printer.finish()
+            return print(table)
+        }
         let start = monotonicNanos()
         let summary: RunSummary
         do {
@@ -124,6 +134,29 @@ struct ExecRequest: Equatable {
             timer ticks       \(driver.timerTicks)
             state hash        \(Format.hex(summary.stateHash))
             """)
+    }
+
+    /// `--pairs`: the run single-stepped under a `PairProfile`, then the `top` commonest pairs,
+    /// each with its share of all instructions executed, as lines to print after the outputs.
+    private func profilePairs(_ machine: Machine, _ driver: StandaloneDriver, name program: Program, top: Int) throws -> String {
+        var profile = PairProfile(driver, machine: machine)
+        let summary: RunSummary
+        do {
+            summary = try machine.drive(&profile, quantum: quantum, hashingState: false)
+        } catch let fault as GuestFault {
+            throw Self.error(fault, in: program)
+        } catch {
+            throw CLIError("\(self.program): \(error)")
+        }
+        let total = max(summary.totalInstructions, 1)
+        var lines = ["--- \(program.name): \(summary.totalInstructions) instructions; commonest pairs whose first falls through"]
+        for pair in profile.pairs.prefix(top) {
+            let name = "\(pair.first.mnemonic) \(pair.second.mnemonic)", count = String(pair.count)
+            let share = Format.fixed(Double(pair.count) * 100 / Double(total), 2)
+            lines.append(name + String(repeating: " ", count: max(1, 16 - name.count)) + String(repeating: " ", count: max(0, 12 - count.count))
+                         + count + "  " + share + "%")
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// A free run: every vCPU on its own thread; outputs are printed per vCPU, in vCPU order,

@@ -33,6 +33,11 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
     case breakpoint
     /// Not assemblable: the sentinel after the last instruction, so running off the end faults.
     case fellOff
+    // Superinstructions: not assemblable. A vCPU's copy of the code gives an instruction one of
+    // these when it and the next form a pair that runs often (`Opcode.fusing`,
+    // Superinstructions.swift); the pair then runs in one dispatch. Named for the pair.
+    case addiBltu, addiBnei, addiBlti, addiBge, addBltu, addiAddi, addiCall, pushAddi, ld64Ld64, mulAdd, movRet, shliAddi, ld64Bgeu, addXori,
+         popPush, pushPush, addiLd64, ld64Call, popAdd, pushLd64, xorMul
 }
 
 /// How an instruction's operands are written and where they are stored in `Instruction`.
@@ -85,11 +90,14 @@ extension Opcode {
     public var mnemonic: String { String(describing: self) }
 
     /// Whether the assembler accepts this opcode.
-    public var isAssemblable: Bool { self != .breakpoint && self != .fellOff }
+    public var isAssemblable: Bool { self != .breakpoint && self != .fellOff && fusedPair == nil }
 
     public var format: OperandFormat {
         switch self {
         case .nop, .ret, .fence, .ei, .di, .iret, .wfi, .halt, .ud, .breakpoint, .fellOff: .none
+        case .addiBltu, .addiBnei, .addiBlti, .addiBge, .addBltu, .addiAddi, .addiCall, .pushAddi, .ld64Ld64, .mulAdd, .movRet,
+             .shliAddi, .ld64Bgeu, .addXori, .popPush, .pushPush, .addiLd64, .ld64Call, .popAdd,
+             .pushLd64, .xorMul: .none
         case .cause, .cpuid, .rdclock, .rdrand, .pop: .d
         case .push, .settimer: .a
         case .li: .dImm
@@ -109,6 +117,7 @@ extension Opcode {
     }
 
     public var instructionClass: InstructionClass {
+        if let (_, second) = fusedPair { return second.instructionClass }
         switch format {
         case .branch, .branchImm: return .transfer
         default: break
@@ -212,6 +221,10 @@ extension Opcode {
         case .ud: "undefined instruction: always faults"
         case .breakpoint: "internal: stop at an exact instruction count"
         case .fellOff: "internal: sentinel past the last instruction"
+        case .addiBltu, .addiBnei, .addiBlti, .addiBge, .addBltu, .addiAddi, .addiCall, .pushAddi, .ld64Ld64, .mulAdd, .movRet,
+             .shliAddi, .ld64Bgeu, .addXori, .popPush, .pushPush, .addiLd64, .ld64Call, .popAdd,
+             .pushLd64, .xorMul:
+            "internal: this instruction and the next in one dispatch"
         }
     }
 

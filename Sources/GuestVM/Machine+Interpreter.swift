@@ -53,9 +53,9 @@ extension Machine {
                 outcome = execute(cpu, limit: limit, stores: stores)
             } else {
                 let stop = cpu.pc + Int(remaining)
-                let original = cpu.code.plantBreakpoint(at: stop)
+                let planted = cpu.code.plantBreakpoint(at: stop)
                 outcome = execute(cpu, limit: .max, stores: stores)
-                cpu.code.instructions[stop] = original
+                cpu.code.removeBreakpoint(at: stop, planted)
             }
             switch outcome {
             case .budget, .waitingForInterrupt:
@@ -217,9 +217,8 @@ extension Machine {
                 guard a <= limit4 else { return fault(.badAddress(a, width: 4), cpu, ip, code, limit, budget) }
                 r[ip.d] = UInt64(bitPattern: Int64(Int32(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: Int32.self)))); ip += 1
             case .ld64:
-                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, limit, budget) }
-                r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)); ip += 1
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
             case .st8:
                 let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
                 guard a <= limit1 else { return fault(.badAddress(a, width: 1), cpu, ip, code, limit, budget) }
@@ -236,10 +235,8 @@ extension Machine {
                 mem.storeBytes(of: UInt32(truncatingIfNeeded: r[ip.b]).littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt32.self)
                 stores.stored(at: a, width: 4); ip += 1
             case .st64:
-                let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
-                guard a <= limit8 else { return fault(.badAddress(a, width: 8), cpu, ip, code, limit, budget) }
-                mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
-                stores.stored(at: a, width: 8); ip += 1
+                if let kind = Self.store64(ip, r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
 
             case .beq:
                 if Self.transfer(&ip, &budget, to: r[ip.a] == r[ip.b] ? code + ip.target : ip + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
@@ -268,12 +265,108 @@ extension Machine {
             case .jmp:
                 if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
             case .call:
-                let sp = r[Register.stackPointer] &- 8
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
-                mem.storeBytes(of: UInt64(truncatingIfNeeded: (ip - code) &+ 1).littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
-                stores.stored(at: sp, width: 8)
-                r[Register.stackPointer] = sp
+                if let kind = Self.push(UInt64(truncatingIfNeeded: (ip - code) &+ 1), r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
                 if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .push:
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .pop:
+                if let kind = Self.pop(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+
+            // Superinstructions (Superinstructions.swift): the instruction at `ip` and the next,
+            // `n`, in one dispatch. A fault in the second is reported at the second, with the
+            // first retired. `v` is the first's result where the second reads it.
+            case .addiBltu:
+                let v = r[ip.a] &+ UInt64(bitPattern: ip.imm), n = ip + 1
+                r[ip.d] = v
+                if Self.transfer(&ip, &budget, to: v < r[n.b] ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addiBnei:
+                let v = r[ip.a] &+ UInt64(bitPattern: ip.imm), n = ip + 1
+                r[ip.d] = v
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: v) != n.imm ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addiBlti:
+                let v = r[ip.a] &+ UInt64(bitPattern: ip.imm), n = ip + 1
+                r[ip.d] = v
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: v) < n.imm ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addiBge:
+                let v = r[ip.a] &+ UInt64(bitPattern: ip.imm), n = ip + 1
+                r[ip.d] = v
+                if Self.transfer(&ip, &budget, to: Int64(bitPattern: v) >= Int64(bitPattern: r[n.b]) ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addBltu:
+                let v = r[ip.a] &+ r[ip.b], n = ip + 1
+                r[ip.d] = v
+                if Self.transfer(&ip, &budget, to: v < r[n.b] ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addXori:
+                let v = r[ip.a] &+ r[ip.b], n = ip + 1
+                r[ip.d] = v
+                r[n.d] = v ^ UInt64(bitPattern: n.imm); ip += 2
+            case .shliAddi:
+                let v = r[ip.a] &<< UInt64(ip.imm), n = ip + 1
+                r[ip.d] = v
+                r[n.d] = v &+ UInt64(bitPattern: n.imm); ip += 2
+            case .mulAdd:
+                let v = r[ip.a] &* r[ip.b], n = ip + 1
+                r[ip.d] = v
+                r[n.d] = r[n.a] &+ v; ip += 2
+            case .addiAddi:
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+            case .addiLd64:
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .ld64Ld64:
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .ld64Bgeu:
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                let n = ip + 1
+                if Self.transfer(&ip, &budget, to: r[n.a] >= r[n.b] ? code + n.target : n + 1) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .addiCall:
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+                if let kind = Self.push(UInt64(truncatingIfNeeded: (ip - code) &+ 1), r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .ld64Call:
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                if let kind = Self.push(UInt64(truncatingIfNeeded: (ip - code) &+ 1), r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                if Self.transfer(&ip, &budget, to: code + ip.target) { return budgetSpent(cpu, ip, code, limit, budget) }
+            case .pushAddi:
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                r[ip.d] = r[ip.a] &+ UInt64(bitPattern: ip.imm); ip += 1
+            case .pushPush:
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .popPush:
+                if let kind = Self.pop(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .popAdd:
+                let sp = r[Register.stackPointer]
+                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
+                let v = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)), n = ip + 1
+                r[Register.stackPointer] = sp &+ 8
+                r[ip.d] = v
+                r[n.d] = r[n.a] &+ v; ip += 2
+            case .pushLd64:
+                if let kind = Self.push(r[ip.a], r, mem, limit8, stores) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+                if let kind = Self.load64(ip, r, mem, limit8) { return fault(kind, cpu, ip, code, limit, budget) }
+                ip += 1
+            case .xorMul:
+                let v = r[ip.a] ^ r[ip.b], n = ip + 1
+                r[ip.d] = v
+                r[n.d] = v &* r[n.b]; ip += 2
+            case .movRet:
+                r[ip.d] = r[ip.a]; ip += 1
+                fallthrough
             case .ret:
                 let sp = r[Register.stackPointer]
                 guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
@@ -281,17 +374,6 @@ extension Machine {
                 guard target < UInt64(codeCount) else { return fault(.badReturnAddress(target), cpu, ip, code, limit, budget) }
                 r[Register.stackPointer] = sp &+ 8
                 if Self.transfer(&ip, &budget, to: code + Int(truncatingIfNeeded: target)) { return budgetSpent(cpu, ip, code, limit, budget) }
-            case .push:
-                let sp = r[Register.stackPointer] &- 8
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
-                mem.storeBytes(of: r[ip.a].littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
-                stores.stored(at: sp, width: 8)
-                r[Register.stackPointer] = sp; ip += 1
-            case .pop:
-                let sp = r[Register.stackPointer]
-                guard sp <= limit8 else { return fault(.badAddress(sp, width: 8), cpu, ip, code, limit, budget) }
-                r[Register.stackPointer] = sp &+ 8
-                r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)); ip += 1
 
             // Atomics and ordered accesses are host atomics on guest memory (`synchronising`);
             // a machine that takes synchronisation exits leaves before them instead, unretired.
@@ -376,6 +458,54 @@ extension Machine {
                 return fault(.pcOutOfRange, cpu, ip, code, limit, budget)
             }
         }
+    }
+
+    /// `ld64` at `ip`, or the fault it raises.
+    @inline(__always)
+    private static func load64(
+        _ ip: UnsafePointer<Instruction>, _ r: UnsafeMutablePointer<UInt64>, _ mem: UnsafeMutableRawPointer, _ limit8: UInt64
+    ) -> GuestFault.Kind? {
+        let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+        guard a <= limit8 else { return .badAddress(a, width: 8) }
+        r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self))
+        return nil
+    }
+
+    /// `st64` at `ip`, or the fault it raises.
+    @inline(__always)
+    private static func store64<Stores: StoreObserver>(
+        _ ip: UnsafePointer<Instruction>, _ r: UnsafeMutablePointer<UInt64>, _ mem: UnsafeMutableRawPointer, _ limit8: UInt64, _ stores: Stores
+    ) -> GuestFault.Kind? {
+        let a = r[ip.a] &+ UInt64(bitPattern: ip.imm)
+        guard a <= limit8 else { return .badAddress(a, width: 8) }
+        mem.storeBytes(of: r[ip.b].littleEndian, toByteOffset: Int(truncatingIfNeeded: a), as: UInt64.self)
+        stores.stored(at: a, width: 8)
+        return nil
+    }
+
+    /// Pushes `value` on the guest stack (`push`, and `call`'s return index), or returns the fault.
+    @inline(__always)
+    private static func push<Stores: StoreObserver>(
+        _ value: UInt64, _ r: UnsafeMutablePointer<UInt64>, _ mem: UnsafeMutableRawPointer, _ limit8: UInt64, _ stores: Stores
+    ) -> GuestFault.Kind? {
+        let sp = r[Register.stackPointer] &- 8
+        guard sp <= limit8 else { return .badAddress(sp, width: 8) }
+        mem.storeBytes(of: value.littleEndian, toByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self)
+        stores.stored(at: sp, width: 8)
+        r[Register.stackPointer] = sp
+        return nil
+    }
+
+    /// `pop` at `ip`, or the fault it raises.
+    @inline(__always)
+    private static func pop(
+        _ ip: UnsafePointer<Instruction>, _ r: UnsafeMutablePointer<UInt64>, _ mem: UnsafeMutableRawPointer, _ limit8: UInt64
+    ) -> GuestFault.Kind? {
+        let sp = r[Register.stackPointer]
+        guard sp <= limit8 else { return .badAddress(sp, width: 8) }
+        r[Register.stackPointer] = sp &+ 8
+        r[ip.d] = UInt64(littleEndian: mem.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: sp), as: UInt64.self))
+        return nil
     }
 
     /// Performs the synchronising instruction `op` at `ip`, or returns the fault it raises. Used
@@ -476,7 +606,7 @@ extension Machine {
     /// The opcode of `vcpu`'s next instruction, if its pc is inside the program.
     public func nextOpcode(vcpu: Int) -> Opcode? {
         let cpu = cpus[vcpu]
-        return cpu.pc < cpu.code.count ? cpu.code.instructions[cpu.pc].op : nil
+        return cpu.pc < cpu.code.count ? cpu.code.instructions[cpu.pc].op.unfused : nil
     }
 
     /// Whether `vcpu`'s next instruction synchronises (what a `.synchronise` exit would stop at).

@@ -40,7 +40,10 @@ public final class Machine {
     /// - Parameters:
     ///   - memorySize: bytes of guest memory; defaults to what the program asks for.
     ///   - memoryNode: the NUMA node to place guest memory on (nil: not placed).
-    public init(program: Program, vcpus: Int = 1, memorySize: Int? = nil, memoryNode: Int? = nil) throws(ConfigurationError) {
+    ///   - superinstructions: whether the vCPUs' code runs common pairs in one dispatch
+    ///     (Superinstructions.swift); `.off` measures what they buy.
+    public init(program: Program, vcpus: Int = 1, memorySize: Int? = nil, memoryNode: Int? = nil,
+                superinstructions: Superinstructions = .on) throws(ConfigurationError) {
         let size = try Self.memorySize(for: program, vcpus: vcpus, requested: memorySize)
         self.program = program
         memory = GuestMemory(size: size, node: memoryNode)
@@ -48,7 +51,8 @@ public final class Machine {
             memory.write(segment.bytes, at: UInt64(segment.address))
         }
         cpus = (0..<vcpus).map {
-            VCPUState(index: $0, count: vcpus, program: program, stackTop: UInt64(size - $0 * Program.stackSize))
+            VCPUState(index: $0, count: vcpus, program: program, stackTop: UInt64(size - $0 * Program.stackSize),
+                      superinstructions: superinstructions)
         }
     }
 

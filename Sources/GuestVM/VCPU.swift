@@ -95,9 +95,9 @@ final class VCPUState {
     var fault: GuestFault?
 
     /// On entry r0 holds the vCPU's index and r1 the number of vCPUs; sp is the top of its stack.
-    init(index: Int, count: Int, program: Program, stackTop: UInt64) {
+    init(index: Int, count: Int, program: Program, stackTop: UInt64, superinstructions: Superinstructions) {
         self.index = index
-        code = CodeBuffer(program.instructions)
+        code = CodeBuffer(program.instructions, superinstructions: superinstructions)
         pc = program.entry
         registers = .allocate(capacity: Register.count)
         registers.initialize(repeating: 0, count: Register.count)
@@ -123,8 +123,9 @@ final class VCPUState {
     }
 }
 
-/// A vCPU's private copy of the pre-decoded program, with every instruction's `blockLength` set:
-/// what makes exact instruction counting cheap.
+/// A vCPU's private copy of the pre-decoded program, with every instruction's `blockLength` set
+/// (what makes exact instruction counting cheap) and its superinstructions fused
+/// (Superinstructions.swift).
 ///
 /// Ownership: `instructions` (count + 1 entries, the last a `fellOff` sentinel) is owned by this
 /// object and freed in `deinit`. The copy is private so that the interpreter can plant a
@@ -137,8 +138,10 @@ final class VCPUState {
 struct CodeBuffer: ~Copyable {
     let count: Int
     let instructions: UnsafeMutablePointer<Instruction>
+    private let superinstructions: Superinstructions
 
-    init(_ program: [Instruction]) {
+    init(_ program: [Instruction], superinstructions: Superinstructions) {
+        self.superinstructions = superinstructions
         count = program.count
         instructions = .allocate(capacity: count + 1)
         instructions.initialize(from: program, count: count)
@@ -148,16 +151,44 @@ struct CodeBuffer: ~Copyable {
             next = instructions[i].op.instructionClass == .straight ? next + 1 : 1
             instructions[i].blockLength = next
         }
+        // Every qualifying pair is fused, overlapping ones too: the second of a pair keeps its
+        // own superinstruction, which runs when a jump lands on it.
+        for i in 0..<max(count - 1, 0) {
+            if let fused = fusing(at: i) { instructions[i].op = fused }
+        }
+    }
+
+    /// The superinstruction for the instruction at `pc` and the next, if they form one.
+    private func fusing(at pc: Int) -> Opcode? {
+        guard superinstructions != .off else { return nil }
+        guard instructions[pc].op.instructionClass == .straight else { return nil }
+        return Opcode.fusing(instructions[pc], instructions[pc + 1])
     }
 
     /// Instructions from `pc` up to and including the next transfer or trap.
     func blockLength(at pc: Int) -> UInt64 { UInt64(instructions[pc].blockLength) }
 
+    /// What `plantBreakpoint` replaced: the instruction, and the opcode of the one before it.
+    struct Planted {
+        var original: Instruction
+        var opcodeBefore: Opcode
+    }
+
     /// Plants a `breakpoint` at `pc` (keeping the block length there), returning what it replaced.
-    func plantBreakpoint(at pc: Int) -> Instruction {
+    /// A superinstruction just before it is split while it stands, so that it cannot run past it.
+    func plantBreakpoint(at pc: Int) -> Planted {
         let original = instructions[pc]
         instructions[pc] = Instruction(.breakpoint, blockLength: original.blockLength)
-        return original
+        guard pc > 0 else { return Planted(original: original, opcodeBefore: .nop) }
+        let before = instructions[pc - 1].op
+        if superinstructions != .unsplitAtBreakpoints { instructions[pc - 1].op = before.unfused }
+        return Planted(original: original, opcodeBefore: before)
+    }
+
+    /// Puts back what `plantBreakpoint(at: pc)` replaced.
+    func removeBreakpoint(at pc: Int, _ planted: Planted) {
+        instructions[pc] = planted.original
+        if pc > 0 { instructions[pc - 1].op = planted.opcodeBefore }
     }
 
     deinit { instructions.deallocate() }
