@@ -39,18 +39,21 @@
 #                       a row that does not finish its requests in 30 s fails, and the script goes on)
 #   benchmarks/*.md     package-benchmark output of the interpreter, logging-channel and
 #                       replication targets
+#   pairs.md            ftbench exec PROGRAM --pairs 12 for every benchmark program at a reduced
+#                       size: the dynamic instruction pairs the superinstructions were chosen from
+#                       (docs/INTERPRETER.md, "Superinstructions"); seconds
 #   peers-*/            scripts/peers/run.sh: ftbench beside LuaJIT, Lua 5.4, WasmKit and two C++
 #                       rings, and its start-up beside a hello world, 7 interleaved rounds
 #                       (summary.md holds the tables README.md and docs/ quote)
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers); none means all.
+# alone (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks pairs peers); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks pairs peers)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
@@ -110,9 +113,27 @@ for group in "${groups[@]}"; do
       swift package --allow-writing-to-package-directory benchmark --target "$target" --format markdown --no-progress \
         > "$out/benchmarks/$target.md"
     done ;;
+  pairs)
+    # Reduced sizes: the pair profile single-steps the guest; the pairs' shares are those of the
+    # full-size runs, whose loops are the same.
+    {
+      echo "# Dynamic instruction pairs of the benchmark programs"
+      echo
+      echo "\`scripts/reference.sh pairs\` at $(git rev-parse --short HEAD): \`ftbench exec PROGRAM --pairs 12\` (counts pairs whose first instruction falls through)."
+      for args in "fib --define N=22" "sieve --define N=200000" "loop --define ITERATIONS=200000" \
+                  "tak --define X=18 --define Y=12 --define Z=6" "hash-rem --define PASSES=4" "hash-mul --define PASSES=4" \
+                  "matmul --define N=40 --define REPEAT=1" "sort --define N=10000"; do
+        echo
+        echo "## ftbench exec $args --seed 1 --pairs 12"
+        echo
+        echo '```'
+        $run exec $args --seed 1 --pairs 12
+        echo '```'
+      done
+    } > "$out/pairs.md" ;;
   peers)
     rm -rf "$out"/peers-*
     scripts/peers/run.sh --output "$out" --command "scripts/reference.sh peers" ;;
-  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks peers)" >&2; exit 2 ;;
+  *) echo "scripts/reference.sh: unknown group '$group' (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks pairs peers)" >&2; exit 2 ;;
   esac
 done

@@ -85,6 +85,22 @@ struct CommandLineTests {
         #expect(result.stdout.contains("guest MIPS"))
     }
 
+    @Test("exec --pairs prints the commonest instruction pairs; --no-superinstructions changes no result")
+    func pairsAndPlainDispatch() throws {
+        let result = try ftbench("exec", "loop", "--define", "ITERATIONS=1000", "--seed", "1", "--pairs", "3")
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first == "342612")  // the program's own output comes first
+        #expect(lines.count == 5)
+        #expect(lines.dropFirst(2).allSatisfy { $0.hasSuffix("%") })
+        #expect(result.stdout.contains("add xori"))
+        let fused = try ftbench("exec", "sort", "--define", "N=500", "--seed", "1", "--stats")
+        let plain = try ftbench("exec", "sort", "--define", "N=500", "--seed", "1", "--stats", "--no-superinstructions")
+        func hash(_ r: Result) -> Substring? { r.stdout.split(separator: "\n").first { $0.hasPrefix("state hash") } }
+        #expect(fused.status == 0 && plain.status == 0)
+        #expect(hash(fused) != nil && hash(fused) == hash(plain))
+    }
+
     @Test("asm prints a listing with one line per instruction")
     func asmListing() throws {
         let result = try ftbench("asm", "fib", "--listing")
@@ -111,6 +127,8 @@ struct CommandLineTests {
         .init(arguments: ["exec", "fib", "--memory", "12Q"], expected: "--memory '12Q' is not a size"),
         .init(arguments: ["exec", "fib", "--memory", "1K"], expected: "is too small"),
         .init(arguments: ["exec", "fib", "--requests=-1"], expected: "--requests must not be negative"),
+        .init(arguments: ["exec", "fib", "--pairs", "0"], expected: "--pairs must be positive, got 0"),
+        .init(arguments: ["exec", "fib", "--pairs", "3", "--interleaving", "free"], expected: "--pairs single-steps one host thread"),
         .init(arguments: ["frobnicate"], expected: "Unexpected argument 'frobnicate'"),
         .init(arguments: ["calibrate", "--cpus", "0,0"], expected: "--cpus '0,0' names CPU 0 twice"),
         .init(arguments: ["calibrate", "--cpus", "0"], expected: "--cpus '0' is not two CPU numbers"),
