@@ -101,7 +101,7 @@ public struct RingProducer: @unchecked Sendable {
 
     /// Frames reserved but not yet committed start at this slot index (for rewriting them
     /// before `commit`, as the channel does with delivery times).
-    @usableFromInline var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
+    var unpublished: Range<UInt64> { ring.producerState.pointee.published..<ring.producerState.pointee.reserved }
 
     @inlinable @inline(__always)
     static func writeHeader(_ frame: UnsafeMutableRawPointer, slots: Int, flags: UInt32) {

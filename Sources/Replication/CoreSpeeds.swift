@@ -9,12 +9,13 @@ struct CoreSpeeds {
     var primary: Double
     var backup: Double?
 
-    static func measure(primaryCPUs: [Int]?, backupCPUs: [Int]?, faultTolerance: Bool) -> CoreSpeeds {
+    /// Measures the CPUs `options` pins the primary and (with FT) the backup to.
+    static func measure(for options: ReplicationOptions) -> CoreSpeeds {
         let primary = Measured(), backup = Measured()
-        let threads = [PinnedThread(cpus: primaryCPUs) { primary.value = CoreSpeed.nanosPerInstruction() }]
-            + (faultTolerance ? [PinnedThread(cpus: backupCPUs) { backup.value = CoreSpeed.nanosPerInstruction() }] : [])
+        let threads = [PinnedThread(cpus: options.primaryCPUs) { primary.value = CoreSpeed.nanosPerInstruction() }]
+            + (options.faultTolerance ? [PinnedThread(cpus: options.backupCPUs) { backup.value = CoreSpeed.nanosPerInstruction() }] : [])
         for thread in threads { thread.join() }
-        return CoreSpeeds(primary: primary.value, backup: faultTolerance ? backup.value : nil)
+        return CoreSpeeds(primary: primary.value, backup: options.faultTolerance ? backup.value : nil)
     }
 
     /// The mean of two measurements, side by side.

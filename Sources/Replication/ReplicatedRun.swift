@@ -126,8 +126,7 @@ public enum ReplicatedRun {
         // Each host builds its machine on its own thread (`SideHost.freshMachine`); whether one
         // can be built is checked here, before any thread starts.
         _ = try Machine.memorySize(for: program, vcpus: vcpus, requested: memory)
-        let speedsBefore = CoreSpeeds.measure(primaryCPUs: options.primaryCPUs, backupCPUs: options.backupCPUs,
-                                              faultTolerance: options.faultTolerance)
+        let speedsBefore = CoreSpeeds.measure(for: options)
         let context = RunContext(options: options, client: client)
         let results = RunResults(firstLink: channel)
         if let channel { context.spares.add(link: channel) }
@@ -179,8 +178,7 @@ public enum ReplicatedRun {
         backup?.join()
         finished.signal()
         watchdog?.join()
-        let speeds = CoreSpeeds.mean(speedsBefore, CoreSpeeds.measure(primaryCPUs: options.primaryCPUs, backupCPUs: options.backupCPUs,
-                                                                      faultTolerance: options.faultTolerance))
+        let speeds = CoreSpeeds.mean(speedsBefore, CoreSpeeds.measure(for: options))
 
         let r = results.gathered
         let network = context.network
