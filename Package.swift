@@ -62,6 +62,14 @@ let package = Package(
             name: "GuestVM",
             dependencies: ["Topology", "CPlatform"],
             swiftSettings: [
+                // Threaded dispatch. The interpreter's switch compiles to a jump table whose
+                // 4-instruction dispatch block LLVM will only copy into the handlers if it may
+                // tail-duplicate blocks of that size after register allocation (the default is
+                // 2, computed gotos are exempt, jump tables are not: llvm/llvm-project#114990).
+                // With the copies every handler ends in its own indirect jump (50 of them, from
+                // 1), which took fib from 1.25 to 1.13 and sieve from 1.60 to 1.42 ns/instruction
+                // here; see docs/INTERPRETER.md.
+                .unsafeFlags(["-Xllvm", "-tail-dup-size=6"]),
                 // Optimised in debug builds too: the tests then exercise the interpreter that
                 // ships, and the litmus tests need its timing (unoptimised, ~29 ns per guest
                 // instruction, a store has drained from the store buffer before the next load

@@ -7,9 +7,10 @@ import CPlatform
 /// memory behind unsafe pointers held in locals for the whole run measured ~1.3-2.0 / 1.35;
 /// Swift arrays in the loop 5.5 / 3.0; closures as handlers 8.9 / 12.4; call-threading 3.5 / 2.1.
 /// Swift does not guarantee tail calls, so a tail-calling handler chain is not an option in pure
-/// Swift. LLVM turns this loop's switch into a jump table and copies the dispatch into the end of
-/// the handlers: threaded dispatch (docs/INTERPRETER.md tells the history). Common pairs of
-/// instructions run as superinstructions (Superinstructions.swift).
+/// Swift. LLVM turns this loop's switch into a jump table and, with the `-tail-dup-size=6` the
+/// package passes for this target, copies the dispatch into the end of the handlers: threaded
+/// dispatch (docs/INTERPRETER.md tells the history). Common pairs of instructions run as
+/// superinstructions (Superinstructions.swift).
 ///
 /// Exact instruction counting: the loop never counts single instructions. Each transfer charges
 /// the whole block it lands on in advance, taking `next.blockLength` (read from the instruction
