@@ -109,14 +109,7 @@ struct ExecRequest: Equatable {
             return print(table)
         }
         let start = monotonicNanos()
-        let summary: RunSummary
-        do {
-            summary = try machine.drive(&driver, quantum: quantum, hashingState: stats)
-        } catch let fault as GuestFault {
-            throw Self.error(fault, in: loaded.program)
-        } catch {
-            throw CLIError("\(program): \(error)")
-        }
+        let summary = try drive(machine, &driver, name: loaded.program, hashingState: stats)
         // The guest's time alone: the state hash at the end (4 MiB by default) is not guest work.
         let seconds = Double(summary.guestStoppedNanos - start) / 1e9
         printer.finish()
@@ -136,18 +129,23 @@ struct ExecRequest: Equatable {
             """)
     }
 
-    /// `--pairs`: the run single-stepped under a `PairProfile`, then the `top` commonest pairs,
-    /// each with its share of all instructions executed, as lines to print after the outputs.
-    private func profilePairs(_ machine: Machine, _ driver: StandaloneDriver, name program: Program, top: Int) throws -> String {
-        var profile = PairProfile(driver, machine: machine)
-        let summary: RunSummary
+    /// `machine.drive` with this line's quantum; a guest fault is reported at its source line,
+    /// any other error named for the program.
+    private func drive<D: HostDriver>(_ machine: Machine, _ driver: inout D, name program: Program, hashingState: Bool) throws -> RunSummary {
         do {
-            summary = try machine.drive(&profile, quantum: quantum, hashingState: false)
+            return try machine.drive(&driver, quantum: quantum, hashingState: hashingState)
         } catch let fault as GuestFault {
             throw Self.error(fault, in: program)
         } catch {
             throw CLIError("\(self.program): \(error)")
         }
+    }
+
+    /// `--pairs`: the run single-stepped under a `PairProfile`, then the `top` commonest pairs,
+    /// each with its share of all instructions executed, as lines to print after the outputs.
+    private func profilePairs(_ machine: Machine, _ driver: StandaloneDriver, name program: Program, top: Int) throws -> String {
+        var profile = PairProfile(driver, machine: machine)
+        let summary = try drive(machine, &profile, name: program, hashingState: false)
         let total = max(summary.totalInstructions, 1)
         var lines = ["--- \(program.name): \(summary.totalInstructions) instructions; commonest pairs whose first falls through"]
         for pair in profile.pairs.prefix(top) {

@@ -17,7 +17,8 @@
 /// stay exact (blocks are charged whole at transfers; a breakpoint on the second instruction
 /// unfuses the first while it stands), and a fault in the second is reported at the second with
 /// the first retired.
-/// Whether a machine's vCPUs fuse superinstructions.
+///
+/// This type says whether a machine's vCPUs fuse them (`Machine(superinstructions:)`).
 public enum Superinstructions: Sendable, Equatable {
     case on
     /// Every instruction dispatches alone: what the pairs buy is `on` against this.
