@@ -15,6 +15,9 @@
 #                       CPU-bound FT ratio, read against each side's core speed)
 #   logpath-*/          nondet (an entry every 5.5 instructions), FT off and on over lan, 20 rounds:
 #                       the primary's stall, guest MIPS and log entries/s (docs/LOGCHANNEL.md)
+#   lag-*/              every built-in workload, FT off and on over lan with the default lag bound,
+#                       3 rounds, no warm-up (most programs end within a second): the backup's
+#                       lag p99 and the stall that bounds it (docs/REPLICATION.md, "Flow control")
 #   failover-outage-*/  kvstore at 10,000 req/s on lan, a primary crash at a random time in each
 #                       of 20 rounds (the client-visible outage, docs/FAILOVER.md)
 #   state-transfer-*/   kvstore at 10,000 req/s on lan at 1 Gbit/s, two primary crashes at random
@@ -46,14 +49,14 @@
 #                       rings, and its start-up beside a hello world, 7 interleaved rounds
 #                       (summary.md holds the tables README.md and docs/ quote)
 # Old sets are removed first, so the folder holds one of each. Arguments name groups to regenerate
-# alone (quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks pairs peers); none means all.
+# alone (quick failover-suite latency-suite batching-suite compute logpath lag failover state-transfer multicore devices benchmarks pairs peers); none means all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product ftbench
 out=results/reference
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute logpath failover state-transfer multicore devices benchmarks pairs peers)
+[ ${#groups[@]} -eq 0 ] && groups=(quick failover-suite latency-suite batching-suite compute logpath lag failover state-transfer multicore devices benchmarks pairs peers)
 run=.build/release/ftbench
 for group in "${groups[@]}"; do
   case "$group" in
@@ -76,6 +79,10 @@ for group in "${groups[@]}"; do
   logpath)
     rm -rf "$out"/logpath-2*
     $run run --output "$out" --name logpath --workload nondet --ft both --profile lan --repeat 20 ;;
+  lag)
+    rm -rf "$out"/lag-*
+    $run run --output "$out" --name lag --workload "$($run list | awk 'NR > 1 { print $1 }' | paste -sd, -)" \
+      --ft both --profile lan --repeat 3 --warmup 0 ;;
   failover)
     rm -rf "$out"/failover-outage-*
     $run run --output "$out" --name failover-outage --workload kvstore --ft on --profile lan \

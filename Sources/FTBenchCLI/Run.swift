@@ -74,8 +74,8 @@ struct Run: ParsableCommand {
     /// ends the slice (100 M instructions take 0.1-1 s here).
     static let timesliceCap: UInt64 = 100_000_000
 
-    @Option(help: "Slow the primary while the backup lags more than this (e.g. 100ms).")
-    var lagBound = "100ms"
+    @Option(help: "Slow the primary while the backup lags more than this (e.g. 100ms); auto: 5 ms beyond the channel profile's one-way latency.")
+    var lagBound = "auto"
 
     @Option(parsing: .unconditional, help: "Log ring slots (64 bytes each), a power of two from 64 to 16777216.")
     var logCapacity = 1 << 16
@@ -145,8 +145,8 @@ struct Run: ParsableCommand {
         guard (64...(1 << 24)).contains(logCapacity), logCapacity & (logCapacity - 1) == 0 else {
             throw ValidationError("--log-capacity must be a power of two from 64 to 16777216, got \(logCapacity)")
         }
-        guard ChannelProfile.parseDuration(lagBound).map({ $0 > 0 }) == true else {
-            throw ValidationError("--lag-bound '\(lagBound)' is not a positive duration such as 100ms")
+        guard lagBound == "auto" || ChannelProfile.parseDuration(lagBound).map({ $0 > 0 }) == true else {
+            throw ValidationError("--lag-bound '\(lagBound)' is not auto or a positive duration such as 100ms")
         }
         if let vcpus, !(1...64).contains(vcpus) { throw ValidationError("--vcpus must be 1...64, got \(vcpus)") }
         if let memory, parseByteSize(memory) == nil { throw ValidationError("--memory '\(memory)' is not a size such as 4194304, 64K or 16M") }
@@ -261,7 +261,7 @@ struct Run: ParsableCommand {
                             options.faultTolerance = faultTolerance
                             options.profile = faultTolerance ? p : .loopback
                             options.ackPolicy = policy
-                            options.lagBoundNanos = ChannelProfile.parseDuration(lagBound)!
+                            options.lagBoundNanos = lagBound == "auto" ? nil : ChannelProfile.parseDuration(lagBound)!
                             options.logCapacity = logCapacity
                             options.primaryCPUs = placement.primaryCPUs
                             options.backupCPUs = placement.backupCPUs

@@ -188,7 +188,7 @@ public struct ResultSet {
                 ft ? o.ackPolicy.description : "", s.interleaving.description, clients ? s.arrivals.description : "",
                 clients && !s.arrivals.isClosed ? Format.number(s.rate!) : "",
                 Format.number(Double(o.warmupNanos) / 1e9), onlyMeasured(Format.fixed(window, 3)),
-                ft ? us(o.lagBoundNanos) : "", ft ? String(o.logCapacity) : "",
+                ft ? us(o.lagBound) : "", ft ? String(o.logCapacity) : "",
                 describeCPUs(r.report.primaryCPUs), ft ? describeCPUs(r.report.backupCPUs) : "", String(o.seed),
                 onlyMeasured(clients ? Format.fixed(r.achievedRate, 1) : ""), r.ftRatio.map { Format.fixed($0, 4) } ?? "",
                 onlyMeasured(Format.fixed(r.report.guestMIPS, 1)),

@@ -127,7 +127,7 @@ public struct Scenario: Sendable {
         let o = options
         var parts = [workload, String(programHash), defines, String(vcpus), String(memory ?? 0), o.faultTolerance ? "on" : "off"]
         if o.faultTolerance {
-            parts += [o.profile.name, o.ackPolicy.description, String(o.lagBoundNanos), String(o.logCapacity)]
+            parts += [o.profile.name, o.ackPolicy.description, String(o.lagBound), String(o.logCapacity)]
             if !o.faults.isEmpty {
                 parts += [faultSpecs, String(o.heartbeat), String(o.failureTimeout),
                           String(o.arbiterLatencyNanos), o.restoreAfterNanos.map(String.init) ?? "never"]

@@ -375,9 +375,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             return
         }
         note(ack, now: now)
-        guard currentLag > options.lagBoundNanos else { return }
+        guard currentLag > options.lagBound else { return }
         let throttled = monotonicNanos()
-        while currentLag > options.lagBoundNanos / 2, !finished, self.log != nil {
+        while currentLag > options.lagBound / 2, !finished, self.log != nil {
             sleepNanos(50_000)
             let t = monotonicNanos()
             checkClock(t)

@@ -19,8 +19,17 @@ public struct ReplicationOptions: Sendable {
     /// where slices end by instruction count alone.
     public var timesliceNanos: UInt64?
     /// When the backup's execution lags the primary by more than this, the primary is slowed
-    /// until the lag is back under half of it (VMware FT keeps it under ~100 ms).
-    public var lagBoundNanos: UInt64 = 100_000_000
+    /// until the lag is back under half of it. Nil: `defaultLagSlackNanos` beyond the link's
+    /// one-way latency (`lagBound`).
+    public var lagBoundNanos: UInt64?
+    /// The default lag bound's allowance beyond the link's one-way latency, which a backup that
+    /// keeps up shows as lag too (an entry is counted from when it was published). Equal
+    /// interpreters replay no faster than they run, so without a bound near this the lag drifts:
+    /// `compute` on `lan` reached 1-98 ms with 100 ms, 1.3-4.8 ms with 5 ms, at the same FT ratio
+    /// (docs/REPLICATION.md, "Flow control").
+    public static let defaultLagSlackNanos: UInt64 = 5_000_000
+    /// The lag bound in force: `lagBoundNanos`, or the default for the link.
+    public var lagBound: UInt64 { lagBoundNanos ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos }
     public var wait = WaitStrategy.default
     /// CPUs for side A's host (the first primary) and side B's (the first backup); each side's
     /// thread may run on any CPU of its set (nil: not pinned).

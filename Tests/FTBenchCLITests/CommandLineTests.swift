@@ -150,6 +150,7 @@ struct CommandLineTests {
         .init(arguments: ["run", "--rate", "1e-300"], expected: "--rate: '1e-300' is not a number of requests per second"),
         .init(arguments: ["run", "--rate", ""], expected: "--rate: '' is not a number"),
         .init(arguments: ["run", "--log-capacity", "1099511627776"], expected: "--log-capacity must be a power of two from 64 to 16777216"),
+        .init(arguments: ["run", "--lag-bound", "soon"], expected: "--lag-bound 'soon' is not auto or a positive duration"),
         .init(arguments: ["run", "--profile", "lan,bw=1bit"], expected: "bandwidth '1bit' is below the 100000 bit/s ftbench emulates"),
         .init(arguments: ["run", "--profile", "1000s"], expected: "one-way latency '1000s' is above the 10s ftbench emulates"),
         .init(arguments: ["run", "--profile", "1000000s"], expected: "one-way latency '1000000s' is not a duration from 0 to 10s"),
@@ -248,7 +249,7 @@ struct CommandLineTests {
         #expect(runs.split(separator: "\n").count == 3, "header, FT off, FT on")
         let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(sets[0])/meta.json"))) as? [String: Any]
         let settings = meta?["settings"] as? [String: String]
-        #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "100ms" && settings?["repeat"] == "1")
+        #expect(settings?["duration"] == "0.3" && settings?["lag-bound"] == "auto" && settings?["repeat"] == "1")
         #expect(meta?["complete"] as? Bool == true)
         #expect(meta?["cpus_used"] as? [String: String] == ["primary": "0", "backup": "1"])
     }
