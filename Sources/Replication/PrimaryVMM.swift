@@ -377,7 +377,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         note(ack, now: now)
         guard currentLag > options.lagBound else { return }
         let throttled = monotonicNanos()
-        while currentLag > options.lagBound / 2, !finished, self.log != nil {
+        while currentLag > options.lagResume, !finished, self.log != nil {
             sleepNanos(50_000)
             let t = monotonicNanos()
             checkClock(t)

@@ -100,15 +100,16 @@ struct ReplicatedRunTests {
         #expect(report.primaryStallFraction > 0)
     }
 
-    @Test("the default lag bound is 5 ms beyond the link's one-way latency; a given bound replaces it")
+    @Test("the default lag bound is 5 ms beyond the link's one-way latency, a slowed primary goes on at 2.5 ms beyond it; a given bound replaces both")
     func defaultLagBound() {
         var o = ReplicationOptions()
         o.profile = .crossCity
         #expect(o.lagBound == o.profile.oneWayLatencyNanos + 5_000_000)
+        #expect(o.lagResume == o.profile.oneWayLatencyNanos + 2_500_000)
         o.profile = .lan
         #expect(o.lagBound == o.profile.oneWayLatencyNanos + 5_000_000)
         o.lagBoundNanos = 100_000_000
-        #expect(o.lagBound == 100_000_000)
+        #expect(o.lagBound == 100_000_000 && o.lagResume == 50_000_000)
     }
 
     @Test("flow control: a lag bound the backup cannot meet slows the primary")
