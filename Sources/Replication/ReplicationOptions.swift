@@ -25,15 +25,17 @@ public struct ReplicationOptions: Sendable {
     /// The default lag bound's allowance beyond the link's one-way latency, which a backup that
     /// keeps up shows as lag too (an entry is counted from when it was published). Equal
     /// interpreters replay no faster than they run, so without a bound near this the lag drifts:
-    /// `compute` on `lan` reached 1-98 ms with 100 ms, 1.3-4.8 ms with 5 ms, at the same FT ratio
-    /// (docs/REPLICATION.md, "Flow control").
+    /// `compute`'s lag p99 on `lan` ran from 0.11 to 61.8 ms over 12 rounds with 100 ms
+    /// (`compute-20261128T133209Z`, c123a3c) and from 1.45 to 4.75 ms with this default
+    /// (`results/reference/compute-20261128T154043Z`; docs/REPLICATION.md, "Flow control").
     public static let defaultLagSlackNanos: UInt64 = 5_000_000
     /// The lag bound in force: `lagBoundNanos`, or the default for the link.
     public var lagBound: UInt64 { lagBoundNanos ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos }
     /// The lag under which a slowed primary goes on. The default keeps the link's one-way latency
     /// out of the halving: halving it too made a slowed primary on `cross-city` wait until the
-    /// entries in flight had arrived and been replayed, 5 ms or more per episode (`compute` stalled
-    /// its primary 8.6% of the time, median of 12 rounds, against 0.25% on `lan`).
+    /// entries in flight had arrived and been replayed, 5 ms or more per episode: `compute` on
+    /// `cross-city` stalled its primary 8.6% of the time (median of 12 rounds of `scripts/reference.sh
+    /// compute` at 8b3134a, not kept) against 2.5% with this (`results/reference/compute-20261128T154043Z`).
     public var lagResume: UInt64 { lagBoundNanos.map { $0 / 2 } ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos / 2 }
     public var wait = WaitStrategy.default
     /// CPUs for side A's host (the first primary) and side B's (the first backup); each side's
