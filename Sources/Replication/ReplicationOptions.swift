@@ -36,7 +36,7 @@ public struct ReplicationOptions: Sendable {
     /// entries in flight had arrived and been replayed, 5 ms or more per episode: `compute` on
     /// `cross-city` stalled its primary 8.6% of the time (median of 12 rounds of `scripts/reference.sh
     /// compute` at 8b3134a, not kept) against 2.5% with this (`results/reference/compute-20261128T154043Z`).
-    public var lagResume: UInt64 { lagBoundNanos.map { $0 / 2 } ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos / 2 }
+    public var lagResume: UInt64 { lagBoundNanos.map { $0 / 2 } ?? lagBound - Self.defaultLagSlackNanos / 2 }
     public var wait = WaitStrategy.default
     /// CPUs for side A's host (the first primary) and side B's (the first backup); each side's
     /// thread may run on any CPU of its set (nil: not pinned).
