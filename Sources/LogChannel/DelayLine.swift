@@ -51,7 +51,15 @@ import Topology
     /// Stamps the delivery time of every frame reserved since the last flush and publishes them.
     @inlinable @inline(__always)
     func flush() {
-        if state.pointee.link != nil { _ = stamp() }
+        if state.pointee.link != nil { _ = stamp(sentAt: monotonicNanos()) }
+        producer.commit()
+    }
+
+    /// `flush()` with the frames sent at `now`, a clock reading the caller took before it
+    /// reserved them (so that a caller which has just read the clock need not read it again).
+    @inlinable @inline(__always)
+    func flush(sentAt now: UInt64) {
+        if state.pointee.link != nil { _ = stamp(sentAt: now) }
         producer.commit()
     }
 
@@ -60,16 +68,16 @@ import Topology
     /// just before the commit that made the frames visible (a lower bound, so that an audit of
     /// the output rule built on it never blames a release that came after the delivery).
     func flushReportingDelivery() -> UInt64 {
-        let delivery = state.pointee.link != nil ? stamp() : monotonicNanos()
+        let delivery = state.pointee.link != nil ? stamp(sentAt: monotonicNanos()) : monotonicNanos()
         producer.commit()
         return delivery
     }
 
-    /// Returns the latest delivery time it stamped.
+    /// Stamps each unpublished frame with its delivery time for a send at `now`; returns the
+    /// latest.
     @usableFromInline @inline(never)
-    func stamp() -> UInt64 {
+    func stamp(sentAt now: UInt64) -> UInt64 {
         var latest: UInt64 = 0
-        let now = monotonicNanos()
         var position = producer.unpublished.lowerBound
         let end = producer.unpublished.upperBound
         while position < end {
@@ -115,7 +123,18 @@ public struct DelayLineReceiver: @unchecked Sendable {
     /// `delay` as for `scan`.
     @inlinable @inline(__always)
     func drain(limit: Int, delay: UInt64 = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
-        let horizon = horizon(delay: delay)
+        try drain(limit: limit, horizon: horizon(delay: delay), delay: delay, body)
+    }
+
+    /// `drain` of the messages due by `now` less `delay` (the caller's clock reading).
+    @inlinable @inline(__always)
+    func drain(limit: Int, now: UInt64, delay: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
+        try drain(limit: limit, horizon: Self.horizon(now: now, delay: delay), delay: delay, body)
+    }
+
+    /// The drain itself: messages due at or before `horizon`.
+    @inlinable @inline(__always)
+    func drain(limit: Int, horizon: UInt64, delay: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> DrainResult {
         var count = 0
         var nextDue: UInt64?
         defer { if count > 0 { consumer.release() } }
@@ -157,9 +176,11 @@ public struct DelayLineReceiver: @unchecked Sendable {
     /// not read for an immediate link without a fault).
     @inlinable @inline(__always)
     func horizon(delay: UInt64) -> UInt64 {
-        let now = immediate && delay == 0 ? 0 : monotonicNanos()
-        return now > delay ? now - delay : 0
+        Self.horizon(now: immediate && delay == 0 ? 0 : monotonicNanos(), delay: delay)
     }
+
+    @inlinable @inline(__always)
+    static func horizon(now: UInt64, delay: UInt64) -> UInt64 { now > delay ? now - delay : 0 }
 
     /// When a message due at `due` arrives, held back `delay` (nil: never, the link is cut).
     @inlinable @inline(__always)
@@ -181,7 +202,8 @@ public struct DelayLineReceiver: @unchecked Sendable {
         if let deadline {
             while consumer.scan() == nil, !consumer.ring.isClosed, monotonicNanos() < deadline { yieldCPU() }
         } else {
-            _ = consumer.ring.waitUntil(parked: consumer.ring.consumerParked, word: consumer.ring.consumerParkedWord) {
+            _ = consumer.ring.waitUntil(parked: consumer.ring.consumerParked, word: consumer.ring.consumerParkedWord,
+                                                 counts: consumer.ring.consumerParking) {
                 consumer.scan() != nil
             }
         }

@@ -101,6 +101,16 @@ public struct LogSender: @unchecked Sendable {
     @inlinable @inline(__always)
     public func flush() { line.flush() }
 
+    /// `flush()`, the entries sent at `now`: a clock reading taken before they were appended
+    /// (one clock read fewer per flush; they are delivered that much earlier).
+    @inlinable @inline(__always)
+    public func flush(sentAt now: UInt64) { line.flush(sentAt: now) }
+
+    /// Starts bringing the ring line the next entry will be written to into this core, to be
+    /// called a little before the next `append` (see `RingProducer.prefetchNextFrame`).
+    @inlinable @inline(__always)
+    public func prefetchNextEntry() { line.producer.prefetchNextFrame() }
+
     /// Whether a quarter of the ring is free, reading the backup's position only when the cached
     /// one says it is not.
     @inlinable @inline(__always)
@@ -243,6 +253,15 @@ public struct AckReceiver: @unchecked Sendable {
     public func poll(counting count: inout Int, delay: UInt64 = 0) -> Acknowledgement? {
         var latest: Acknowledgement?
         count += line.drain(limit: .max, delay: delay) { Self.note($0, in: &latest) }.count
+        return latest
+    }
+
+    /// `poll(counting:delay:)` of the ACKs due by `now`, the caller's clock reading (an ACK that
+    /// falls due after it waits for the next poll).
+    @inlinable @inline(__always)
+    public func poll(counting count: inout Int, delay: UInt64 = 0, now: UInt64) -> Acknowledgement? {
+        var latest: Acknowledgement?
+        count += line.drain(limit: .max, now: now, delay: delay) { Self.note($0, in: &latest) }.count
         return latest
     }
 

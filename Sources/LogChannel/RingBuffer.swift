@@ -14,6 +14,18 @@ public enum WaitStrategy: Sendable, Equatable {
     public static let `default` = WaitStrategy.spinThenPark(spins: 20_000)
 }
 
+/// How a side that publishes makes sure a parked peer (`.spinThenPark`) sees the publish.
+public enum WakeFence: Sendable, Equatable {
+    /// The sleeper pays membarrier(2) before it parks; the publisher only keeps the compiler
+    /// from reordering (`AsymmetricFence`). Where the kernel lacks membarrier: as `.full`.
+    case asymmetric
+    /// A sequentially consistent fence on every publish.
+    case full
+    /// Test-only sabotage: the publisher never wakes a parked peer, which sleeps until its
+    /// 10 ms safety timeout (the negative control of the wake-up tests, which count `parking`).
+    case neverWake
+}
+
 /// Why a frame could not be sent.
 public enum ChannelError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The channel was closed (or poisoned after a failure): nothing more is sent or taken.
@@ -55,9 +67,14 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible, Sendable {
 /// the cached value says the ring is full (producer) or empty (consumer).
 ///
 /// Parking (with `.spinThenPark`) is Dekker's pattern: the sleeper stores 1 to its futex word and
-/// re-reads the index (both sequentially consistent) before it sleeps; the waker publishes, issues
-/// a sequentially consistent fence, and wakes the sleeper if its word is 1. One of the two always
-/// sees the other, so a wake-up is never lost. Spinning strategies skip the fence.
+/// re-reads the index before it sleeps; the waker publishes and wakes the sleeper if its word is
+/// 1. One of the two always sees the other, so a wake-up is never lost. The store-then-load fence
+/// each side needs is asymmetric (`AsymmetricFence`): the sleeper, which parks only after spinning
+/// idle, pays membarrier(2); the waker, on every publish, pays only a compiler barrier, so that
+/// a publish leaves nothing waiting for the ring's lines to reach the other core (a full fence
+/// there held the primary until its stores to the ring had left: docs/LOGCHANNEL.md, "Publishing
+/// without a fence"). Where the kernel lacks membarrier, the waker issues a sequentially
+/// consistent fence as before. Spinning strategies need neither.
 public final class RingBuffer: @unchecked Sendable {
     public static let slotSize = 64
     /// Bytes at the start of every frame: slot count (u32) and flags (u32).
@@ -68,6 +85,11 @@ public final class RingBuffer: @unchecked Sendable {
     public let capacity: Int
     @usableFromInline let mask: Int
     public let wait: WaitStrategy
+    /// Parking pays the heavy half of an `AsymmetricFence` and publishing the light half; false:
+    /// publishing issues a full fence (`WakeFence`).
+    @usableFromInline let asymmetricParking: Bool
+    /// False only under the `.neverWake` sabotage.
+    @usableFromInline let wakesParked: Bool
     let memory: NodeLocalMemory
     @usableFromInline let slots: UnsafeMutableRawPointer
 
@@ -90,6 +112,7 @@ public final class RingBuffer: @unchecked Sendable {
         @usableFromInline var cachedHead: UInt64 = 0
         var stallNanos: UInt64 = 0
         var stalls: UInt64 = 0
+        var parking = ParkCounts()
     }
 
     @usableFromInline struct ConsumerState {
@@ -97,16 +120,26 @@ public final class RingBuffer: @unchecked Sendable {
         @usableFromInline var cachedTail: UInt64 = 0
         /// A look-ahead cursor (>= position) for reading frames before consuming them.
         @usableFromInline var scanPosition: UInt64 = 0
+        var parking = ParkCounts()
+    }
+
+    /// How often a side parked, and how many of those sleeps ended by the safety timeout.
+    @usableFromInline struct ParkCounts {
+        var parks: UInt64 = 0
+        var timeouts: UInt64 = 0
     }
 
     /// - Parameters:
     ///   - capacity: slots, a power of two of at least 4; a frame may use at most half of them.
     ///   - node: NUMA node for the ring's memory (nil, or a node that does not exist: anywhere).
-    public init(capacity: Int, node: Int? = nil, wait: WaitStrategy = .default) {
+    ///   - fence: how a publish is made visible to a parked peer (tests compare the kinds).
+    public init(capacity: Int, node: Int? = nil, wait: WaitStrategy = .default, fence: WakeFence = .asymmetric) {
         precondition(capacity >= 4 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two >= 4")
         self.capacity = capacity
         mask = capacity - 1
         self.wait = wait
+        asymmetricParking = fence != .full && AsymmetricFence.isAvailable
+        wakesParked = fence != .neverWake
         memory = NodeLocalMemory(size: Self.controlSize + capacity * Self.slotSize, node: node)
         let control = memory.base
         slots = control + Self.controlSize
@@ -164,9 +197,11 @@ public final class RingBuffer: @unchecked Sendable {
     @inlinable public var isClosed: Bool { closedFlag.load(ordering: .acquiring) == 1 }
 
     /// Waits per the strategy until `ready()` (which re-reads the other side's index) or the ring
-    /// is closed; `parked`/`word` is this side's futex word. Returns false if closed first.
+    /// is closed; `parked`/`word` is this side's futex word, `counts` its park counters. Returns
+    /// false if closed first.
     @usableFromInline @inline(never)
-    func waitUntil(parked: UnsafeAtomic<UInt32>, word: UnsafeMutablePointer<UInt32>, _ ready: () -> Bool) -> Bool {
+    func waitUntil(parked: UnsafeAtomic<UInt32>, word: UnsafeMutablePointer<UInt32>, counts: UnsafeMutablePointer<ParkCounts>,
+                   _ ready: () -> Bool) -> Bool {
         var spins = 0
         while true {
             if ready() { return true }
@@ -182,25 +217,32 @@ public final class RingBuffer: @unchecked Sendable {
                     cpuRelax()
                 } else {
                     parked.store(1, ordering: .sequentiallyConsistent)
+                    // Without the barrier the sleeper cannot know the waker will see its word:
+                    // it goes on spinning, politely.
+                    if asymmetricParking, !AsymmetricFence.heavy() {
+                        parked.store(0, ordering: .relaxed)
+                        yieldCPU()
+                        continue
+                    }
                     if ready() || isClosed {
                         parked.store(0, ordering: .relaxed)
                         continue
                     }
                     // The timeout is a safety net only; wake-ups come from the other side.
-                    Futex.wait(word, expected: 1, timeoutNanos: 10_000_000)
+                    counts.pointee.parks &+= 1
+                    if Futex.wait(word, expected: 1, timeoutNanos: 10_000_000) { counts.pointee.timeouts &+= 1 }
                     parked.store(0, ordering: .relaxed)
                 }
             }
         }
     }
 
-    /// After publishing: wake the other side if it is parked (only parking strategies pay the
-    /// fence).
+    /// After publishing: wake the other side if it is parked (only parking strategies check).
     @inlinable @inline(__always)
     func wakeIfParked(_ parked: UnsafeAtomic<UInt32>, word: UnsafeMutablePointer<UInt32>) {
         guard case .spinThenPark = wait else { return }
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if parked.load(ordering: .relaxed) == 1 {
+        if asymmetricParking { AsymmetricFence.light() } else { atomicMemoryFence(ordering: .sequentiallyConsistent) }
+        if parked.load(ordering: .relaxed) == 1, wakesParked {
             parked.store(0, ordering: .relaxed)
             Futex.wake(word)
         }
@@ -209,5 +251,22 @@ public final class RingBuffer: @unchecked Sendable {
     /// Producer-side statistics. Read them on the producer's thread or after it has stopped.
     public var producerStalls: (count: UInt64, nanos: UInt64) {
         (producerState.pointee.stalls, producerState.pointee.stallNanos)
+    }
+
+    /// Times each side parked (`.spinThenPark`), and how many of those sleeps ended by the 10 ms
+    /// safety timeout rather than a wake-up from the other side (a lost wake-up, or a peer that
+    /// published nothing for 10 ms). Read after both sides have stopped.
+    public var parking: (parks: UInt64, timeouts: UInt64) {
+        let producer = producerState.pointee.parking, consumer = consumerState.pointee.parking
+        return (producer.parks &+ consumer.parks, producer.timeouts &+ consumer.timeouts)
+    }
+
+    /// Each side's park counters, for `waitUntil` (inside its private state).
+    @usableFromInline var producerParking: UnsafeMutablePointer<ParkCounts> {
+        (UnsafeMutableRawPointer(producerState) + MemoryLayout<ProducerState>.offset(of: \.parking)!).assumingMemoryBound(to: ParkCounts.self)
+    }
+
+    @usableFromInline var consumerParking: UnsafeMutablePointer<ParkCounts> {
+        (UnsafeMutableRawPointer(consumerState) + MemoryLayout<ConsumerState>.offset(of: \.parking)!).assumingMemoryBound(to: ParkCounts.self)
     }
 }

@@ -46,9 +46,11 @@ public final class NodeLocalMemory: @unchecked Sendable {
 /// Futex wait and wake on a 32-bit word: how a parked thread sleeps without a lock.
 public enum Futex {
     /// Sleeps while `*word == expected`, at most `timeoutNanos` (nil: no limit). Spurious
-    /// returns are possible: callers re-check their condition.
-    public static func wait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: UInt64?) {
-        _ = ftb_futex_wait(word, expected, timeoutNanos.map { Int64(clamping: $0) } ?? -1)
+    /// returns are possible: callers re-check their condition. Returns whether the sleep ended
+    /// by the timeout.
+    @discardableResult
+    public static func wait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: UInt64?) -> Bool {
+        ftb_futex_wait(word, expected, timeoutNanos.map { Int64(clamping: $0) } ?? -1) == ETIMEDOUT
     }
 
     public static func wake(_ word: UnsafeMutablePointer<UInt32>, count: Int32 = .max) {

@@ -156,6 +156,31 @@ struct LogChannelTests {
         #expect(primary.acks.poll() == nil)
     }
 
+    /// The primary passes the clock reading it already took: entries are due one latency after
+    /// it (not after the flush), and an ACK polled with a reading before its delivery time
+    /// stays on the ring.
+    @Test("a flush and a poll given a clock reading use it")
+    func givenClockReadings() throws {
+        let channel = LogChannel(profile: try ChannelProfile.parse("1ms"), capacity: 64)
+        let primary = channel.openPrimaryEnd(), backup = channel.openBackupEnd()
+        try primary.log.append(.init(seq: 1, instructionCount: 1, kind: .progress))
+        primary.log.flush(sentAt: monotonicNanos() - 2_000_000)
+        #expect(try backup.log.drain { _ in }.count == 1, "sent 2 ms ago over a 1 ms link: already due")
+
+        let sentAt = monotonicNanos() + 60_000_000_000
+        try primary.log.append(.init(seq: 2, instructionCount: 2, kind: .progress))
+        primary.log.flush(sentAt: sentAt)
+        let early = try backup.log.drain { _ in }
+        #expect(early.count == 0)
+        #expect(early.nextDue == sentAt + 1_000_000, "due one latency after the given reading")
+
+        try backup.acks.acknowledge(.init(received: 2, executed: 1))
+        var arrived = 0
+        #expect(primary.acks.poll(counting: &arrived, now: monotonicNanos() - 1) == nil, "not due at an earlier reading")
+        #expect(primary.acks.poll(counting: &arrived, now: monotonicNanos() + 2_000_000) == .init(received: 2, executed: 1))
+        #expect(arrived == 1)
+    }
+
     /// The emulated latency must be what the profile says: delivery delay p50 within 5%.
     @Test("emulated one-way latency is accurate", arguments: ["1ms", "5ms"])
     func latencyAccuracy(profile spec: String) throws {

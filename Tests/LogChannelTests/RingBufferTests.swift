@@ -1,5 +1,6 @@
 import LogChannel
 import Testing
+import Topology
 
 @Suite("RingBuffer")
 struct RingBufferTests {
@@ -102,5 +103,55 @@ struct RingBufferTests {
         producer.tryReserve(payload: 8)!.storeBytes(of: UInt64(7), as: UInt64.self)
         producer.commit()
         #expect(consumer.peek()?.bytes.load(as: UInt64.self) == 7)
+    }
+
+    /// Each side of a ping-pong parks on every exchange (the sender pauses 100 µs first); every
+    /// sleep must end by the other side's wake-up, not by the 10 ms safety timeout. A few
+    /// timeouts are tolerated: a peer the host deschedules for 10 ms causes one legitimately.
+    @Test("a parked side is woken by the other side's publish", arguments: [WakeFence.asymmetric, .full])
+    func parkedSideIsWoken(fence: WakeFence) {
+        let parking = pingPong(exchanges: 300, fence: fence)
+        #expect(parking.parks >= 300, "the receiving side parked on every exchange")
+        #expect(parking.timeouts <= 30, "\(parking.timeouts) of \(parking.parks) sleeps ended by the safety timeout")
+    }
+
+    /// Negative control for the test above, sabotaged with `WakeFence.neverWake` (a publish never
+    /// wakes the parked peer): its sleeps end by the safety timeout, and the check sees it.
+    @Test("negative control: a publisher that never wakes its parked peer is caught")
+    func neverWakeIsCaught() {
+        let parking = pingPong(exchanges: 30, fence: .neverWake)
+        #expect(parking.timeouts >= 15, "only \(parking.timeouts) of \(parking.parks) sleeps timed out")
+    }
+
+    /// Sends `exchanges` numbers to a thread that echoes them back over a second ring, pausing
+    /// before each, and returns both rings' park counters added up.
+    private func pingPong(exchanges: Int, fence: WakeFence) -> (parks: UInt64, timeouts: UInt64) {
+        let there = RingBuffer(capacity: 64, wait: .spinThenPark(spins: 10), fence: fence)
+        let back = RingBuffer(capacity: 64, wait: .spinThenPark(spins: 10), fence: fence)
+        let echo = PinnedThread(cpu: nil) {
+            let input = RingConsumer(there), output = RingProducer(back)
+            for _ in 0..<exchanges {
+                guard let frame = input.next() else { return }
+                let value = frame.bytes.load(as: UInt64.self)
+                input.advance(past: frame)
+                input.release()
+                output.tryReserve(payload: 8)!.storeBytes(of: value, as: UInt64.self)
+                output.commit()
+            }
+        }
+        let output = RingProducer(there), input = RingConsumer(back)
+        var wrong = 0
+        for i in 0..<UInt64(exchanges) {
+            sleepNanos(100_000)
+            output.tryReserve(payload: 8)!.storeBytes(of: i, as: UInt64.self)
+            output.commit()
+            guard let frame = input.next() else { break }
+            if frame.bytes.load(as: UInt64.self) != i { wrong += 1 }
+            input.advance(past: frame)
+            input.release()
+        }
+        echo.join()
+        #expect(wrong == 0)
+        return (there.parking.parks + back.parking.parks, there.parking.timeouts + back.parking.timeouts)
     }
 }

@@ -49,6 +49,27 @@ void ftb_futex_wake(uint32_t *address, int count);
 /// The CPU's spin-wait hint (x86 PAUSE, ARM YIELD).
 void ftb_cpu_relax(void);
 
+/// Asks for the cache line at `address` in a writable state ahead of a store (x86 PREFETCHW;
+/// elsewhere the compiler's write prefetch).
+static inline void ftb_prefetch_for_write(const void *address) {
+#if defined(__x86_64__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)address));
+#else
+    __builtin_prefetch(address, 1, 3);
+#endif
+}
+
+/// Keeps the compiler from moving memory accesses across this point; emits no instruction. The
+/// light half of an asymmetric fence (ftb_membarrier is the heavy half).
+static inline void ftb_compiler_barrier(void) { __asm__ volatile("" : : : "memory"); }
+
+/// Registers the process for expedited private membarrier(2). Returns 1 if ftb_membarrier may
+/// be used from now on, 0 if the kernel (or a seccomp filter) does not offer it.
+int ftb_membarrier_register(void);
+/// A full memory barrier on every running thread of this process (membarrier(2),
+/// MEMBARRIER_CMD_PRIVATE_EXPEDITED). Returns 0, or an errno value.
+int ftb_membarrier(void);
+
 /// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to start). Uses the SSE4.2
 /// instruction where the CPU has it, else a table.
 uint32_t ftb_crc32c(uint32_t crc, const void *data, size_t length);
