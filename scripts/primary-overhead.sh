@@ -41,7 +41,7 @@ for round in $(seq 1 "$rounds"); do
       "$bin" run --workload compute --ft "$ft" --profile lan --duration 2 --warmup 0.5 --repeat 1 \
       --output "$work/results" --name overhead >/dev/null 2>&1 || { echo "primary-overhead.sh: $bin failed" >&2; exit 1; }
     read -r n e u k < <(share "$work/p.data")
-    [ "$label" = off ] && label=$(echo "${1%%=*}")
+    [ "$label" = off ] && label=${1%%=*}
     echo "| $round | $label | $ft | $n | $e | $u | $k |"
     echo "$label $ft $u" >> "$work/shares"
   done
@@ -49,8 +49,14 @@ done
 echo
 echo "Median % of the primary's samples in user space outside \`execute\`:"
 echo
-sort "$work/shares" | awk '{ key = $1 " (FT " $2 ")"; v[key] = v[key] " " $3 }
-  END { for (key in v) { n = split(v[key], a, " "); asort(a); m = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        printf "- %s: %.2f (runs:%s)\n", key, m, v[key] } }' | sort
+python3 - "$work/shares" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    label, ft, share = line.split()
+    runs.setdefault(f"{label} (FT {ft})", []).append(float(share))
+for key, values in runs.items():
+    print(f"- {key}: {statistics.median(values):.2f} (runs: {', '.join(f'{v:.2f}' for v in values)})")
+PY
 echo
 echo "cache-line floor after: $(floor)"
