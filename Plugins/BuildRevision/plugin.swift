@@ -9,12 +9,26 @@ import PackagePlugin
 /// not source, and `scripts/reference.sh` replaces its own sets there between the builds it
 /// makes (every set of one reference run was marked dirty by the sets it had just removed).
 ///
-/// A prebuild command runs before every build, so the file follows every commit and edit; the
-/// script rewrites it only when its contents change, so an unchanged tree recompiles nothing.
+/// A build command whose inputs are git's HEAD and index (a commit or checkout rewrites them) and
+/// every source file of the package, so the file follows every commit and source edit. (It was a
+/// prebuild command until 4b74b73: SwiftPM runs those only when it plans the build again, which
+/// adding a file causes but editing or committing does not, so binaries built after a commit
+/// kept recording the revision of the last build that added a file: 4b74b73 "dirty" for builds
+/// of 9e8a33f.) The script rewrites the file only when its contents change, so an unchanged tree
+/// recompiles nothing.
 @main
 struct BuildRevision: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let output = context.pluginWorkDirectoryURL.appending(path: "generated")
+        let root = context.package.directoryURL
+        var inputs = [root.appending(path: "Package.swift")]
+        if let git = gitDirectory(root) {
+            inputs += ["HEAD", "index"].map { git.appending(path: $0) }
+                .filter { FileManager.default.fileExists(atPath: $0.path()) }
+        }
+        for case let module as SourceModuleTarget in context.package.targets {
+            inputs += module.sourceFiles.map(\.url)
+        }
         let script = """
             set -u
             out="$1/BuildRevision.swift"; root="$2"
@@ -29,10 +43,22 @@ struct BuildRevision: BuildToolPlugin {
             }"
             if [ ! -f "$out" ] || [ "$(cat "$out")" != "$new" ]; then printf '%s' "$new" > "$out"; fi
             """
-        return [.prebuildCommand(
+        return [.buildCommand(
             displayName: "Recording the git revision of \(context.package.displayName)",
             executable: URL(fileURLWithPath: "/bin/sh"),
-            arguments: ["-c", script, "sh", output.path(), context.package.directoryURL.path()],
-            outputFilesDirectory: output)]
+            arguments: ["-c", script, "sh", output.path(), root.path()],
+            inputFiles: inputs,
+            outputFiles: [output.appending(path: "BuildRevision.swift")])]
+    }
+
+    /// The repository's git directory: `.git`, or where a worktree's `.git` file points.
+    private func gitDirectory(_ root: URL) -> URL? {
+        let dotGit = root.appending(path: ".git")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dotGit.path(), isDirectory: &isDirectory) else { return nil }
+        if isDirectory.boolValue { return dotGit }
+        guard let link = try? String(contentsOf: dotGit, encoding: .utf8), link.hasPrefix("gitdir: ") else { return nil }
+        let path = link.dropFirst("gitdir: ".count).trimmingCharacters(in: .whitespacesAndNewlines)
+        return path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appending(path: path)
     }
 }
