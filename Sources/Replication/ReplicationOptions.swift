@@ -27,7 +27,8 @@ public struct ReplicationOptions: Sendable {
     /// interpreters replay no faster than they run, so without a bound near this the lag drifts:
     /// `compute`'s lag p99 on `lan` ran from 0.11 to 61.8 ms over 12 rounds with 100 ms
     /// (`compute-20261128T133209Z`, c123a3c) and from 1.45 to 4.75 ms with this default
-    /// (`results/reference/compute-20261128T154043Z`; docs/REPLICATION.md, "Flow control").
+    /// (`compute-20261128T154043Z`, 117b636; both in git history; docs/REPLICATION.md, "Flow
+    /// control", has the current set).
     public static let defaultLagSlackNanos: UInt64 = 5_000_000
     /// The lag bound in force: `lagBoundNanos`, or the default for the link.
     public var lagBound: UInt64 { lagBoundNanos ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos }
@@ -35,7 +36,7 @@ public struct ReplicationOptions: Sendable {
     /// out of the halving: halving it too made a slowed primary on `cross-city` wait until the
     /// entries in flight had arrived and been replayed, 5 ms or more per episode: `compute` on
     /// `cross-city` stalled its primary 8.6% of the time (median of 12 rounds of `scripts/reference.sh
-    /// compute` at 8b3134a, not kept) against 2.5% with this (`results/reference/compute-20261128T154043Z`).
+    /// compute` at 8b3134a, not kept) against 2.5% with this (`compute-20261128T154043Z`, in git history).
     public var lagResume: UInt64 { lagBoundNanos.map { $0 / 2 } ?? lagBound - Self.defaultLagSlackNanos / 2 }
     public var wait = WaitStrategy.default
     /// CPUs for side A's host (the first primary) and side B's (the first backup); each side's
