@@ -50,10 +50,7 @@ import Topology
 
     /// Stamps the delivery time of every frame reserved since the last flush and publishes them.
     @inlinable @inline(__always)
-    func flush() {
-        if state.pointee.link != nil { _ = stamp(sentAt: monotonicNanos()) }
-        producer.commit()
-    }
+    func flush() { flush(sentAt: state.pointee.link != nil ? monotonicNanos() : 0) }
 
     /// `flush()` with the frames sent at `now`, a clock reading the caller took before it
     /// reserved them (so that a caller which has just read the clock need not read it again).

@@ -168,9 +168,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
 
     func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64 {
         // The slice's scheduling entry goes to a ring line the backup's core has taken since the
-        // last one: ask for it now, so that it travels while the ACKs are serviced (with a far
-        // placement, 0.5-1.2% of the primary's `compute` samples waited on it otherwise:
-        // docs/LOGCHANNEL.md, "Publishing without a fence").
+        // last one: ask for it now, so that it travels while the ACKs are serviced (with the
+        // vCPUs far apart, 0.6-1.3% of the primary's `compute` samples waited on it in a
+        // diagnostic build: docs/LOGCHANNEL.md, "Publishing without a fence").
         log?.prefetchNextEntry()
         let now = monotonicNanos()
         checkClock(now)
