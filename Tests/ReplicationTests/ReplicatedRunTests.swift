@@ -2,7 +2,7 @@ import Foundation
 import GuestVM
 import Harness
 import LogChannel
-import Replication
+@testable import Replication
 import Testing
 import Topology
 
@@ -135,6 +135,41 @@ struct ReplicatedRunTests {
         }
         let lastUntil = slices.last!.payload.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
         #expect(report.primaryInstructions <= lastUntil)
+    }
+
+    /// The slices' lengths as logged (`until` less the start), in instructions.
+    static func sliceLengths(_ log: [LogEntry]) -> [UInt64] {
+        log.filter { $0.header.kind == .scheduling }.map {
+            $0.payload.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } - $0.header.instructionCount
+        }
+    }
+
+    /// `SliceStretcher`: one vCPU, no timer, no client buffer, no outputs held. The backup follows
+    /// the logged ends, so its state still matches.
+    @Test("a single-vCPU guest with nothing to inject runs slices of several quanta, replayed exactly")
+    func stretchedSlices() throws {
+        let o = options()
+        let (report, _) = try ReplicatedRun.run(program: try testProgram("fib"), vcpus: 1, options: o, client: client(), recordLog: true)
+        #expect(report.divergence == nil)
+        #expect(report.backupStateHash == report.primaryStateHash)
+        let lengths = Self.sliceLengths(try #require(report.recordedLog))
+        #expect(lengths.allSatisfy { $0 <= SliceStretcher.maximumQuanta * o.quantum })
+        #expect(lengths.contains { $0 > o.quantum }, "some slice ran more than a quantum")
+    }
+
+    /// Turns of several vCPUs, and a guest that waits for client requests, keep their quantum.
+    @Test("several vCPUs and a guest with a receive buffer posted keep slices of one quantum", arguments: ["partitioned", "kvstore"])
+    func quantumKept(workload: String) throws {
+        let program = try testProgram(workload)
+        let o = options()
+        let (report, _) = try ReplicatedRun.run(program: program, vcpus: program.preferredVCPUs, options: o, client: client(), recordLog: true)
+        #expect(report.divergence == nil)
+        let lengths = Self.sliceLengths(try #require(report.recordedLog))
+        #expect(!lengths.isEmpty)
+        if workload == "partitioned" { #expect(lengths.allSatisfy { $0 <= o.quantum }) }
+        // kvstore posts its buffer before it waits; between requests its slices may stretch only
+        // while no buffer is posted, which a request handler of a few hundred instructions is not.
+        if workload == "kvstore" { #expect(lengths.filter { $0 > o.quantum }.count * 10 <= lengths.count) }
     }
 }
 
