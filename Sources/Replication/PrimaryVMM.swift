@@ -89,9 +89,6 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     var heldOutputs = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .three)
     var backupLagMicros = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     private var currentLag: UInt64 = 0
-    /// The lag the last ACK showed, and when the backup sent that ACK (its arrival less the
-    /// link's one-way latency).
-    private var lagReport: (lag: UInt64, sentAt: UInt64) = (0, 0)
     private(set) var instructionsAtWindowStart: UInt64 = 0
 
     var totalInstructions: UInt64 { machine.totalInstructions }
@@ -417,7 +414,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             checkClock(t)
             try heartbeatIfQuiet(t)
             if let ack = poll(acks, now: t) { note(ack, now: t) } else {
-                currentLag = expectedLag(now: t, throttledSince: throttled)
+                currentLag = lag(executed: acknowledgedExecuted, now: t)
                 try checkBackup(t)
             }
         }
@@ -426,26 +423,12 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         return resumed
     }
 
-    /// The backup's lag while the primary is slowed and no ACK came since the last measurement:
-    /// the backup, running the same interpreter, has replayed its backlog at the primary's pace
-    /// since it sent that ACK or since the primary stopped logging, whichever came later. Main
-    /// assumed it had replayed nothing, so every slow-down lasted until an ACK sent after the
-    /// backup had caught up arrived: a one-way trip at least, 5 ms on `cross-city`, where the
-    /// primary stalled 2.2-2.9% of the time (docs/REPLICATION.md, "Flow control"). Optimistic
-    /// when the backup is slower: the next ACK then shows the lag still over the bound, and the
-    /// primary slows down again.
-    private func expectedLag(now: UInt64, throttledSince: UInt64) -> UInt64 {
-        let replayed = now - min(now, max(lagReport.sentAt, throttledSince))
-        return lagReport.lag > replayed ? lagReport.lag - replayed : 0
-    }
-
     private func note(_ ack: Acknowledgement, now: UInt64) {
         acknowledged = max(acknowledged, ack.received + (options.sabotage.bumpAcknowledged ? 1 : 0))
         releaseHeld(upTo: acknowledged, now: now)
         guard ack.executed > 0 else { return }
         acknowledgedExecuted = ack.executed
         currentLag = lag(executed: ack.executed, now: now)
-        lagReport = (currentLag, now - min(now, options.profile.oneWayLatencyNanos))
         if measuring { backupLagMicros.record(currentLag / 1_000) }
     }
 
