@@ -5,9 +5,11 @@ import Topology
 /// the primary VMM answers like the standalone runner and logs every answer, and the backup
 /// answers from the log.
 public protocol HostDriver {
-    /// The latest instruction count at which `vcpu`'s next slice must stop, given that the slice
-    /// would otherwise run from `count` to `quantumEnd`. A driver that knows of an event due
-    /// earlier on this vCPU returns its position.
+    /// The instruction count at which `vcpu`'s next slice stops, given that the slice would
+    /// otherwise run from `count` to `quantumEnd`. A driver that knows of an event due earlier on
+    /// this vCPU returns its position; one that knows none can come for longer may return a later
+    /// count (the replicated primary does, for a guest of one vCPU), and a replaying driver returns
+    /// what the log says.
     mutating func sliceEnd(vcpu: Int, count: UInt64, quantumEnd: UInt64) throws -> UInt64
     /// How far the running slice of `vcpu`, now at `count`, may go before the driver is asked
     /// again: `end` (the slice's end from `sliceEnd`) runs it out; a count before `end` asks again
