@@ -62,7 +62,7 @@ struct Run: ParsableCommand {
     @Option(help: "Guest memory size, e.g. 4M or 16MiB (default: the program's .memory, else 4 MiB).")
     var memory: String?
 
-    @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each); under timeslice, the cap of a slice. (default: 20000; timeslice: 100000000)")
+    @Option(parsing: .unconditional, help: "Instructions per vCPU slice (one scheduling entry each; a guest of one vCPU with nothing to inject may run up to 8 in one slice); under timeslice, the cap of a slice. (default: 20000; timeslice: 100000000)")
     var quantum: UInt64?
 
     @OptionGroup var defines: DefineOptions
