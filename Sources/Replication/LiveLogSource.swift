@@ -26,6 +26,8 @@ final class LiveLogSource: LogSource {
     /// before every entry read the clock (about 20 ns here) for every entry each time the
     /// primary's next batch was already visible but not yet due (its delivery time ahead).
     static let receiveInterval = 32
+    /// The latest ACK the ACK ring had no room for, sent at the next look at the ring.
+    private var deferred: Acknowledgement?
     /// Every ACK sent, with its delivery time, when tracing (for `OutputRuleAudit`).
     private(set) var sentAcks: [(received: UInt64, deliveredAt: UInt64)]?
 
@@ -127,6 +129,7 @@ final class LiveLogSource: LogSource {
     /// Reads ahead whatever has arrived, acknowledging per the policy. Reads the clock only when
     /// the policy needs it: an entry arrived, or a time-based ACK is pending.
     private func receive() throws -> DrainResult {
+        if let deferred { send(deferred) }
         var now: UInt64?
         var ackUpTo: UInt64?
         var delay: UInt64 = 0
@@ -161,6 +164,15 @@ final class LiveLogSource: LogSource {
     private func reportProgress() { send(Acknowledgement(received: acknowledgedReceived, executed: executed)) }
 
     private func send(_ ack: Acknowledgement) {
+        // The backup never waits for room on the ACK ring: its primary may be waiting for room
+        // on the log ring inside a slice, where it takes no ACKs off, and then neither moves
+        // (main did, with 64-slot rings and slices of thousands of entries: the watchdog ended
+        // such runs). ACKs are cumulative, so the next one sent carries this one.
+        guard acks.hasRoom else {
+            deferred = ack
+            return
+        }
+        deferred = nil
         // A closed ACK ring means the primary is gone; the log is still replayed to its end.
         if sentAcks != nil {
             if let delivered = try? acks.acknowledgeReportingDelivery(ack) { sentAcks!.append((ack.received, delivered)) }
@@ -170,6 +182,18 @@ final class LiveLogSource: LogSource {
         acknowledgedReceived = ack.received
         reportedExecuted = ack.executed
         lastReport = monotonicNanos()
+    }
+}
+
+extension LiveLogSource {
+    /// After the replay: sends an ACK that found no room, once the primary (draining its ACKs
+    /// as it waits for the end-of-log entry's) makes some, for at most `timeout`.
+    func sendDeferred(timeout: UInt64) {
+        let deadline = adding(monotonicNanos(), timeout)
+        while let deferred, !log.isClosed, monotonicNanos() < deadline {
+            send(deferred)
+            if self.deferred != nil { sleepNanos(20_000) }
+        }
     }
 }
 

@@ -140,6 +140,7 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
                 return finishAsPrimary(live, machine: machine, summary: summary, failure: nil, tookOver: true)
             }
             try backup.checkLogEnded(finalStateHash: summary.stateHash, instructions: summary.totalInstructions)
+            source.sendDeferred(timeout: drainTimeout)
             results.noteBackupEnded(hash: summary.stateHash)
         } catch is SideStopped {
             return true

@@ -21,10 +21,9 @@ struct SliceStretcher {
     static let maximumQuanta: UInt64 = 8
     /// A slice that logged more entries than this is followed by one of a quantum. Stretching
     /// pays where slices log next to nothing (`compute`: a scheduling entry, a tick now and then);
-    /// a guest that logs on every few instructions (`nondet`) gains nothing from it, and a slice
-    /// eight times as long can log more than the rings hold: in a test with a 64-slot log ring
-    /// (and so a 64-slot ACK ring) the primary waited inside a full log ring, draining no ACKs,
-    /// while the backup waited for room on the full ACK ring.
+    /// a guest that logs on every few instructions (`nondet`) gains nothing from it, and its
+    /// backup sees a slice's entries only when the slice ends (the flush), so a slice eight times
+    /// as long would hand it eight times as many at once after waiting eight times as long.
     static let maximumEntries: UInt64 = 16
 
     /// The previous slice end: host time and instructions retired.

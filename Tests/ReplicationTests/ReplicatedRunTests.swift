@@ -100,6 +100,20 @@ struct ReplicatedRunTests {
         #expect(report.primaryStallFraction > 0)
     }
 
+    /// Main's backup waited for room on a full ACK ring while its primary, inside a slice,
+    /// waited for room on the full log ring and took no ACKs off: neither moved until the
+    /// watchdog closed the channel (seen with 64-slot rings and slices of thousands of entries).
+    @Test("a backup that finds the ACK ring full goes on replaying: tiny rings, long slices, an ACK per entry")
+    func fullAckRing() throws {
+        var o = options(ack: .everyEntry)
+        o.logCapacity = 64
+        o.quantum = 200_000
+        let (report, _) = try ReplicatedRun.run(program: try testProgram("nondet"), vcpus: 1, options: o, client: client())
+        #expect(report.failure == nil)
+        #expect(report.divergence == nil)
+        #expect(report.backupStateHash == report.primaryStateHash)
+    }
+
     @Test("the default lag bound is 5 ms beyond the link's one-way latency, a slowed primary goes on at 2.5 ms beyond it; a given bound replaces both")
     func defaultLagBound() {
         var o = ReplicationOptions()
