@@ -12,8 +12,8 @@
 /// end, and the backup runs to the logged end whatever the quantum, so replay stays exact. A
 /// slice is stretched only where the caller found nothing that could be injected or released
 /// sooner (`quietUntil`: no DMA buffer posted, no outputs held, no injection at this start, no
-/// fault schedule, few entries in the last slice), and only so far that, at the instruction rate of the last slice, it ends
-/// before the next deadline (the timer's next tick, the run's end).
+/// fault schedule, few entries in the last slice), and only so far that, at the instruction rate
+/// of the last slice, it ends before the next deadline (the timer's next tick, the run's end).
 struct SliceStretcher {
     /// At most this many quanta per slice: bounds how late an event the primary could not
     /// foresee (a DMA buffer the guest posts during the slice) and a release of the outputs the
