@@ -64,7 +64,7 @@ final class LiveLogSource: LogSource {
         while true {
             let received = try receive()
             if let entry = try takeScanned() {
-                if entry.header.kind == .scheduling { reportProgressIfDue(now: monotonicNanos()) }
+                if entry.header.kind == .scheduling { reportProgressIfDue() }
                 return entry
             }
             let now = monotonicNanos()
@@ -155,8 +155,8 @@ final class LiveLogSource: LogSource {
     /// (slices stretched to eight quanta: about 9,000 entries a second on `compute`) would carry
     /// the backup's position every 7 ms only, and a primary throttled for lag, which waits for
     /// an ACK that says the backup caught up, would wait as long.
-    private func reportProgressIfDue(now: UInt64) {
-        if executed > reportedExecuted, now >= lastReport + Self.progressInterval { reportProgress() }
+    private func reportProgressIfDue() {
+        if executed > reportedExecuted, monotonicNanos() >= lastReport + Self.progressInterval { reportProgress() }
     }
 
     /// An ACK that acknowledges nothing new and reports how far the backup has executed: its

@@ -40,7 +40,8 @@ struct SliceStretcher {
         let perNano = Double(instructions - previous.instructions) / Double(now - previous.now)
         let reachable = Double(deadline - now) * perNano / Double(quantum)
         let quanta = reachable >= Double(Self.maximumQuanta) ? Self.maximumQuanta : UInt64(max(reachable, 1))
-        let (end, overflow) = count.addingReportingOverflow(quanta &* quantum)
-        return overflow ? quantumEnd : end
+        let (length, tooLong) = quanta.multipliedReportingOverflow(by: quantum)
+        let (end, overflow) = count.addingReportingOverflow(length)
+        return tooLong || overflow ? quantumEnd : end
     }
 }

@@ -39,5 +39,11 @@ struct SliceStretcherTests {
         #expect(stretcher.end(from: 40_000, quantumEnd: 60_000, instructions: 40_000, now: 1_040_000, quietUntil: 1_030_000) == 60_000,
                 "a deadline already passed")
         #expect(stretcher.end(from: 60_000, quantumEnd: .max, instructions: 60_000, now: 1_060_000, quietUntil: .max) == .max)
+        // Eight quanta of 2^62 instructions (4 per ns, no deadline) overflow: one quantum, not
+        // an end wrapped round to the slice's start (a slice of length 0, run again for ever).
+        var huge = SliceStretcher()
+        _ = huge.end(from: 0, quantumEnd: 20_000, instructions: 0, now: 1_000_000, quietUntil: nil)
+        let quantum: UInt64 = 1 << 62
+        #expect(huge.end(from: 80_000, quantumEnd: 80_000 + quantum, instructions: 80_000, now: 1_020_000, quietUntil: .max) == 80_000 + quantum)
     }
 }
