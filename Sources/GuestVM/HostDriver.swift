@@ -30,11 +30,47 @@ public protocol HostDriver {
     /// Checked before each round of slices: true ends the run (a duration has elapsed, a log
     /// has ended).
     var isFinished: Bool { get }
+    /// Whether `drive` times the slices that run in one go, without an exit to the driver
+    /// (`ranPlainSlice`). Two clock readings a slice; false (the default) costs nothing.
+    static var timesPlainSlices: Bool { get }
+    /// A slice ran `instructions` in `nanos` inside the interpreter alone: one call that ran it
+    /// out, or to a `halt` or `wfi`, with no clock, random, output or synchronising exit and no
+    /// preemption check between.
+    mutating func ranPlainSlice(instructions: UInt64, nanos: UInt64)
 }
 
 extension HostDriver {
     public var isFinished: Bool { false }
     public mutating func sliceLimit(vcpu: Int, count: UInt64, end: UInt64) throws -> UInt64 { end }
+    public static var timesPlainSlices: Bool { false }
+    public mutating func ranPlainSlice(instructions: UInt64, nanos: UInt64) {}
+}
+
+/// Guest instructions and the host time they took inside the interpreter, over a run's plain
+/// slices (`HostDriver.ranPlainSlice`): how fast the core a side ran on executed this guest. A
+/// primary and its backup run the same slices, so the two sides' figures are of the same work.
+public struct InterpreterTime: Equatable, Sendable {
+    public var instructions: UInt64 = 0
+    public var nanos: UInt64 = 0
+
+    public init(instructions: UInt64 = 0, nanos: UInt64 = 0) {
+        self.instructions = instructions
+        self.nanos = nanos
+    }
+
+    public mutating func add(instructions: UInt64, nanos: UInt64) {
+        self.instructions &+= instructions
+        self.nanos &+= nanos
+    }
+
+    public static func + (a: InterpreterTime, b: InterpreterTime) -> InterpreterTime {
+        InterpreterTime(instructions: a.instructions &+ b.instructions, nanos: a.nanos &+ b.nanos)
+    }
+
+    /// ns per guest instruction, or nil with nothing timed.
+    public var nanosPerInstruction: Double? {
+        instructions > 0 ? Double(nanos) / Double(instructions) : nil
+    }
 }
 
 /// What a driven run did.
@@ -88,6 +124,8 @@ extension Machine {
                 let end = try driver.sliceEnd(vcpu: vcpu, count: start, quantumEnd: overflow ? .max : quantumEnd)
                 var sliceOutputBytes = 0
                 let cpu = cpus[vcpu]
+                var plain = true  // one run of the interpreter, no driver call inside the slice
+                let sliceStarted = D.timesPlainSlices ? monotonicNanos() : 0
                 slice: while true {
                     let count = cpu.retired
                     let limit = min(try driver.sliceLimit(vcpu: vcpu, count: count, end: end), end)
@@ -96,11 +134,14 @@ extension Machine {
                     switch exit {
                     case .reachedLimit:
                         if limit >= end { break slice }
+                        plain = false
                     case .halted, .waitingForInterrupt:
                         break slice
                     case .clockRead(let register), .randomRead(let register):
+                        plain = false
                         cpu.setRegister(register, to: try driver.value(for: exit, vcpu: vcpu, count: cpu.retired))
                     case .output(let address, let length):
+                        plain = false
                         try memory.withBytes(at: address, count: length) { bytes in
                             outputHasher.combine(bytes: bytes)
                             try driver.output(bytes, vcpu: vcpu, count: cpu.retired)
@@ -116,10 +157,14 @@ extension Machine {
                         if sliceOutputBytes >= Self.outputBytesPerSlice { break slice }
                     case .synchronise:
                         // One thread orders these itself: perform them in place.
+                        plain = false
                         if let fault = performSynchronising(vcpu: vcpu) { throw fault }
                     case .fault(let fault):
                         throw fault
                     }
+                }
+                if D.timesPlainSlices, plain, cpu.retired > start {
+                    driver.ranPlainSlice(instructions: cpu.retired - start, nanos: monotonicNanos() - sliceStarted)
                 }
             }
             let runnable = (0..<vcpuCount).contains { !isHalted(vcpu: $0) && !isWaiting(vcpu: $0) }

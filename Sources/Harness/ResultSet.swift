@@ -20,14 +20,14 @@ import Topology
 /// run (interrupted) says `"complete": false` in meta.json and its folder ends in `-incomplete`.
 public struct ResultSet {
     /// Bumped whenever a column or a meta.json field changes meaning.
-    public static let schemaVersion = 8
+    public static let schemaVersion = 9
 
     public static let runsHeader = [
         "row", "round", "status", "error", "workload", "program_hash", "defines", "vcpus", "memory_bytes", "ft", "channel_profile",
         "one_way_us", "bandwidth_bit_s", "jitter", "ack_policy", "interleaving", "arrivals", "offered_rps", "warmup_s",
         "window_s", "lag_bound_us", "log_capacity", "primary_cpus", "backup_cpus", "seed",
         "achieved_rps", "ft_ratio", "guest_mips", "work_s", "free_ratio", "core_ratio", "ft_ratio_per_core", "primary_core_ns",
-        "backup_core_ns", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+        "backup_core_ns", "primary_speed_ratio", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
         "uncorrected_p50_us", "uncorrected_p99_us", "requests_intended", "requests_sent", "replies_answered",
         "requests_unsent", "requests_unanswered", "duplicate_replies",
         "log_entries_per_s", "ordering_entries_per_s", "log_mbit_per_s", "acks_per_s", "outputs_held_p99", "primary_stall_pct",
@@ -196,6 +196,7 @@ public struct ResultSet {
                 r.freeRatio.map { Format.fixed($0, 4) } ?? "",
                 r.report.coreRatio.map { Format.fixed($0, 4) } ?? "", r.ftRatioPerCore.map { Format.fixed($0, 4) } ?? "",
                 r.report.primaryCoreNanos.map { Format.fixed($0, 4) } ?? "", r.report.backupCoreNanos.map { Format.fixed($0, 4) } ?? "",
+                r.primarySpeedRatio.map { Format.fixed($0, 4) } ?? "",
                 p(50), p(90), p(99), p(99.9), hasLatency ? us(r.latency.max) : "", pu(50), pu(99),
                 onlyMeasured(clients ? String(r.requestsIntended) : ""), onlyMeasured(clients ? String(r.requestsSent) : ""),
                 onlyMeasured(clients ? String(r.repliesAnswered) : ""), onlyMeasured(clients ? String(r.requestsUnsent) : ""),
@@ -267,6 +268,7 @@ public struct ResultSet {
                 metrics.append(("ft_ratio", ok.compactMap(\.ftRatio)))
                 metrics.append(("core_ratio", ok.compactMap(\.report.coreRatio)))
                 metrics.append(("ft_ratio_per_core", ok.compactMap(\.ftRatioPerCore)))
+                metrics.append(("primary_speed_ratio", ok.compactMap(\.primarySpeedRatio)))
             }
             metrics.append(("work_s", ok.compactMap { $0.report.workNanos.map { Double($0) / 1e9 } }))
             metrics.append(("free_ratio", ok.compactMap(\.freeRatio)))

@@ -207,6 +207,12 @@ public struct ScenarioResult: Sendable {
         guard scenario.rate == nil, let ftRatio, let core = report.coreRatio, core.isFinite, core > 0 else { return nil }
         return ftRatio / min(1, core)
     }
+    /// How fast the primary's core ran the guest with FT on, against the same round's FT-off
+    /// twin: the twin's `primaryCoreNanos` over this row's. Below 1: the primary's core ran the
+    /// same interpreter slower while the backup's core was busy too (on a shared host the two
+    /// vCPUs contend for what their physical cores share), which lowers `ftRatio` by as much
+    /// without costing anything in the replication itself.
+    public var primarySpeedRatio: Double?
     /// For fixed work: the same round's `free` FT-off twin's work time over this row's (the
     /// recording overhead as a ratio of wall times; guest MIPS would count spin-waits as work).
     public var freeRatio: Double?
@@ -304,15 +310,21 @@ public enum ScenarioRunner {
     /// ratio's two runs close in time, so that slow drifts of a noisy host cancel.
     public static func attachRatios(_ results: inout [ScenarioResult]) {
         var baselines: [String: Double] = [:]
+        var coreNanos: [String: Double] = [:]
         // A guest that stopped during warm-up was measured over its warm-up, and an
         // oversubscribed row measured the scheduler: no ratio from either.
         let cpus = HostTopology.current().cpuCount
         func usable(_ r: ScenarioResult) -> Bool { r.status == .ok && !r.report.endedDuringWarmup && !r.scenario.isOversubscribed(cpuCount: cpus) }
         for r in results where !r.scenario.options.faultTolerance && usable(r) {
             baselines["\(r.round)|\(r.scenario.key)"] = r.throughput
+            coreNanos["\(r.round)|\(r.scenario.key)"] = r.report.primaryCoreNanos
         }
         for i in results.indices where results[i].scenario.options.faultTolerance && usable(results[i]) {
-            guard let theirs = baselines["\(results[i].round)|\(results[i].scenario.baselineKey)"], theirs > 0 else { continue }
+            let twin = "\(results[i].round)|\(results[i].scenario.baselineKey)"
+            if let theirs = coreNanos[twin], let ours = results[i].report.primaryCoreNanos, ours > 0 {
+                results[i].primarySpeedRatio = theirs / ours
+            }
+            guard let theirs = baselines[twin], theirs > 0 else { continue }
             results[i].ftRatio = results[i].throughput / theirs
         }
         var freeWork: [String: UInt64] = [:]

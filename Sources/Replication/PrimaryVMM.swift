@@ -141,7 +141,17 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
 
     var isFinished: Bool { finished }
 
+    /// The guest's instructions and their time in the interpreter over this primary's plain
+    /// slices: its core's speed on this guest, beside the backup's (`ReplicationReport.coreRatio`).
+    private(set) var interpreterTime = InterpreterTime()
+
     // MARK: HostDriver
+
+    static var timesPlainSlices: Bool { true }
+
+    func ranPlainSlice(instructions: UInt64, nanos: UInt64) {
+        interpreterTime.add(instructions: instructions, nanos: nanos)
+    }
 
     func injectEvents(into machine: Machine, vcpu: Int, count: UInt64) throws {
         // Once the run is over nothing more is logged: the vCPUs after the one whose slice

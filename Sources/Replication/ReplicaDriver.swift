@@ -49,6 +49,16 @@ final class ReplicaDriver: HostDriver {
 
     var isFinished: Bool { primary?.isFinished ?? backup.isFinished }
 
+    /// The guest's instructions and their time in the interpreter over this side's plain slices,
+    /// replaying and, after a takeover, live: its core's speed on this guest.
+    private(set) var interpreterTime = InterpreterTime()
+
+    static var timesPlainSlices: Bool { true }
+
+    func ranPlainSlice(instructions: UInt64, nanos: UInt64) {
+        interpreterTime.add(instructions: instructions, nanos: nanos)
+    }
+
     /// What the backup's call threw: a silent primary starts a candidacy (after which the call is
     /// tried again, by the new primary if it won); a due crash strikes; anything else is thrown.
     private func handle(_ error: any Error) throws {

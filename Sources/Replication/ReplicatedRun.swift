@@ -53,9 +53,11 @@ public struct ReplicationReport: Sendable {
     /// The CPUs each side's thread was allowed to run on, as the kernel reported them.
     public var primaryCPUs: [Int] = []
     public var backupCPUs: [Int] = []
-    /// ns per guest instruction of the primary's and the backup's cores (`CoreSpeed`), the mean
-    /// of a measurement before the run and one after; nil where not measured (parallel runs, and
-    /// the backup without FT).
+    /// ns per guest instruction of the primary's and the backup's cores on this run's guest: each
+    /// side's time inside the interpreter over its plain slices (`InterpreterTime`), which in
+    /// round robin are the same slices on both sides. Side A's core is the primary's, side B's the
+    /// backup's, whatever roles they took later. Nil where not measured (parallel runs, a side
+    /// with no plain slice, and the backup without FT).
     public var primaryCoreNanos: Double?
     public var backupCoreNanos: Double?
     /// The backup's core speed over the primary's (above 1: the backup's core is faster).
@@ -126,7 +128,6 @@ public enum ReplicatedRun {
         // Each host builds its machine on its own thread (`SideHost.freshMachine`); whether one
         // can be built is checked here, before any thread starts.
         _ = try Machine.memorySize(for: program, vcpus: vcpus, requested: memory)
-        let speedsBefore = CoreSpeeds.measure(for: options)
         let context = RunContext(options: options, client: client)
         let results = RunResults(firstLink: channel)
         if let channel { context.spares.add(link: channel) }
@@ -178,7 +179,6 @@ public enum ReplicatedRun {
         backup?.join()
         finished.signal()
         watchdog?.join()
-        let speeds = CoreSpeeds.mean(speedsBefore, CoreSpeeds.measure(for: options))
 
         let r = results.gathered
         let network = context.network
@@ -193,8 +193,8 @@ public enum ReplicatedRun {
         report.ackDeliveries = r.ackDeliveries
         report.primaryCPUs = r.primaryCPUs
         report.backupCPUs = r.backupCPUs
-        report.primaryCoreNanos = speeds.primary
-        report.backupCoreNanos = speeds.backup
+        report.primaryCoreNanos = r.interpreterTime[.a]?.nanosPerInstruction
+        report.backupCoreNanos = r.interpreterTime[.b]?.nanosPerInstruction
         report.sabotagedSeq = r.sabotagedSeq
         report.recordedLog = r.recorded
         report.logTrace = options.faultTolerance ? trace?.path : nil

@@ -128,8 +128,8 @@ final class SideHost<Client: ClientLoad>: @unchecked Sendable {
         if let restored { takeover.uncertain.primaryReleased(upTo: restored.outputsReleased) }
         var replica = ReplicaDriver(machine: machine, side: side, epoch: epoch, backup: backup, takeover: takeover, faults: context.faults)
         defer {
-            results.note(backupOf: side, events: replica.events, source: source, backup: backup, takeover: takeover,
-                         sabotagedSeq: sabotaged?.applied, recorded: tapped?.entries)
+            results.note(backupOf: side, events: replica.events, interpreterTime: replica.interpreterTime, source: source,
+                         backup: backup, takeover: takeover, sabotagedSeq: sabotaged?.applied, recorded: tapped?.entries)
             // The primary it became, if it took over.
             if let live = takeover.primary { results.note(primary: live) }
             if isFirst, let trace { results.finish(trace) }
@@ -261,6 +261,8 @@ final class RunResults: @unchecked Sendable {
         var events: [RoleEvent] = []
         var transfers: [TransferRecord] = []
         var logRates: [[UInt64]] = []
+        /// Each side's plain slices (`InterpreterTime`), over every life it had.
+        var interpreterTime: [Side: InterpreterTime] = [:]
         var instructionsAtWindowStart: UInt64?
         /// Set by the watchdog before it cuts the links.
         var overran: String?
@@ -284,14 +286,16 @@ final class RunResults: @unchecked Sendable {
             f.events += driver.events
             f.transfers += driver.transfers
             f.logRates.append(driver.logRate.bytes)
+            f.interpreterTime[driver.side, default: .init()] = f.interpreterTime[driver.side, default: .init()] + driver.interpreterTime
             if f.instructionsAtWindowStart == nil, driver.startedWindow { f.instructionsAtWindowStart = driver.instructionsAtWindowStart }
         }
     }
 
-    func note<Client>(backupOf side: Side, events: [RoleEvent], source: LiveLogSource, backup: BackupDriver, takeover: BackupTakeover<Client>,
-                      sabotagedSeq: UInt64?, recorded: [LogEntry]?) {
+    func note<Client>(backupOf side: Side, events: [RoleEvent], interpreterTime: InterpreterTime, source: LiveLogSource, backup: BackupDriver,
+                      takeover: BackupTakeover<Client>, sabotagedSeq: UInt64?, recorded: [LogEntry]?) {
         update { f in
             f.events += events
+            f.interpreterTime[side, default: .init()] = f.interpreterTime[side, default: .init()] + interpreterTime
             f.acksSent += source.acks.acksSent
             if let acks = source.sentAcks { f.ackDeliveries = (f.ackDeliveries ?? []) + acks }
             f.backupReplayed += backup.entriesReplayed

@@ -64,6 +64,10 @@ struct ResultSetTests {
         #expect(core == on.report.primaryCoreNanos! / on.report.backupCoreNanos!)
         #expect(on.ftRatioPerCore == ftRatio / min(1, core))
         #expect(results[0].ftRatioPerCore == nil, "FT off has no backup")
+        // The primary's core on the guest with the backup busy beside it, against its FT-off twin.
+        let twinCore = try #require(results[0].report.primaryCoreNanos)
+        #expect(on.primarySpeedRatio == twinCore / on.report.primaryCoreNanos!)
+        #expect(results[0].primarySpeedRatio == nil)
     }
 
     @Test("results/README.md documents every column of every file")
