@@ -73,7 +73,7 @@ for group in "${groups[@]}"; do
     rm -rf "$out"/batching-*
     $run suite batching --output "$out" ;;
   compute)
-    rm -rf "$out"/compute-*
+    rm -rf "$out"/compute-2*
     $run run --output "$out" --name compute --workload compute --profile lan,cross-city \
       --duration 3 --warmup 0.5 --repeat 12 ;;
   logpath)

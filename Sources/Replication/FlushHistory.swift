@@ -11,11 +11,16 @@
 /// channel's round trip; for an entry older still the oldest record's time is returned, which
 /// understates the lag instead of inventing one.
 ///
-/// Storage: two arrays of `capacity` words, allocated once and owned by the instance (freed in
+/// Each record also keeps how long the primary had been paused for lag by then, so that the
+/// backlog (`runningSince`) counts only the time the primary ran: a backup replays what the
+/// primary executed, not the time it stood still.
+///
+/// Storage: three arrays of `capacity` words, allocated once and owned by the instance (freed in
 /// `deinit`); recording and looking up allocate nothing. Used by the primary's thread only.
 final class FlushHistory {
     private let lastSeqs: UnsafeMutablePointer<UInt64>
     private let times: UnsafeMutablePointer<UInt64>
+    private let paused: UnsafeMutablePointer<UInt64>
     private let mask: Int
     /// Records ever made; the newest is at `(count - 1) & mask`.
     private var count = 0
@@ -26,24 +31,44 @@ final class FlushHistory {
         mask = capacity - 1
         lastSeqs = .allocate(capacity: capacity)
         times = .allocate(capacity: capacity)
+        paused = .allocate(capacity: capacity)
     }
 
     deinit {
         lastSeqs.deallocate()
         times.deallocate()
+        paused.deallocate()
     }
 
-    /// Entries up to `lastSeq` were published at `time` (seqs and times never decrease).
-    func record(lastSeq: UInt64, at time: UInt64) {
+    /// Entries up to `lastSeq` were published at `time`, when the primary had been paused for
+    /// `pausedNanos` in all (seqs, times and pauses never decrease).
+    func record(lastSeq: UInt64, at time: UInt64, pausedNanos: UInt64 = 0) {
         lastSeqs[count & mask] = lastSeq
         times[count & mask] = time
+        paused[count & mask] = pausedNanos
         count += 1
+    }
+
+    /// How long the primary ran, pauses left out, from publishing `seq` to its latest flush: the
+    /// backlog of a backup whose next entry is `seq`, in the primary's time. Nil if no flush has
+    /// covered `seq` yet.
+    func runningSince(seq: UInt64) -> UInt64? {
+        guard let first = record(covering: seq) else { return nil }
+        let newest = (count - 1) & mask
+        let end = times[newest] &- paused[newest], start = times[first] &- paused[first]
+        return end > start ? end - start : 0
     }
 
     /// When `seq` was published: the time of the first retained flush that covered it; the
     /// oldest retained flush's time if `seq` is older than every record; nil if no flush has
     /// covered it yet.
     func publishedAt(seq: UInt64) -> UInt64? {
+        record(covering: seq).map { times[$0] }
+    }
+
+    /// The slot of the first retained flush that covered `seq` (the oldest if `seq` is older than
+    /// every record), or nil if none has.
+    private func record(covering seq: UInt64) -> Int? {
         guard count > 0, lastSeqs[(count - 1) & mask] >= seq else { return nil }
         // Binary search over the retained records, oldest first, for the first lastSeq >= seq.
         var low = max(0, count - (mask + 1)), high = count - 1
@@ -51,6 +76,6 @@ final class FlushHistory {
             let middle = (low + high) / 2
             if lastSeqs[middle & mask] >= seq { high = middle } else { low = middle + 1 }
         }
-        return times[low & mask]
+        return low & mask
     }
 }

@@ -54,11 +54,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private var nextSeq: UInt64
     private(set) var lastSeq: UInt64
     private var lastStamped: UInt64
-    /// When entries were published, for the backup's lag.
+    /// When entries were published, for the backup's lag and backlog.
     private let published = FlushHistory()
     private(set) var acknowledged: UInt64 = 0
-    /// The backup's replay position from the latest ACK.
-    private var acknowledgedExecuted: UInt64 = 0
     /// When the network may next have a request for this side (0: ask at the next chance).
     private var requestDue: UInt64 = 0
 
@@ -88,7 +86,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     var stats = PrimaryStats()
     var heldOutputs = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .three)
     var backupLagMicros = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-    private var currentLag: UInt64 = 0
+    /// The backup's backlog from the latest ACK (`backlog(executed:)`): what flow control acts on.
+    private var backlog: UInt64 = 0
     private(set) var instructionsAtWindowStart: UInt64 = 0
 
     var totalInstructions: UInt64 { machine.totalInstructions }
@@ -343,7 +342,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private func flush(_ now: UInt64) {
         guard let log, lastStamped < lastSeq else { return }
         log.flush(sentAt: now)
-        published.record(lastSeq: lastSeq, at: now)
+        published.record(lastSeq: lastSeq, at: now, pausedNanos: stats.throttleNanos)
         lastStamped = lastSeq
         lastFlushed = now
         logRate.record(total: linkBytes, at: now)
@@ -403,11 +402,19 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     }
 
     /// Takes any ACKs that have arrived: releases covered outputs, samples the backup's lag, and
-    /// slows the primary while the lag exceeds its bound. Declares the backup failed after the
-    /// failure timeout without a word from it. Returns the time after: `now`, or later if it
-    /// slowed the primary (what it logs next is stamped then: stamped with `now`, the slice's
-    /// scheduling entry looked published a throttle earlier than it was, and the backup's lag
-    /// measured that much longer).
+    /// pauses the primary while the backup's backlog exceeds the lag bound, until it is back under
+    /// `lagResume`. Declares the backup failed after the failure timeout without a word from it.
+    /// Returns the time after: `now`, or later if it paused the primary (what it logs next is
+    /// stamped then: stamped with `now`, the slice's scheduling entry looked published a pause
+    /// earlier than it was, and the backup's lag measured that much longer).
+    ///
+    /// Why the backlog and not the lag: the lag is the age of the oldest entry not yet replayed,
+    /// and while the primary stands still it falls only as fast as the backup outruns the primary
+    /// (it grows if the backup is slower), so a pause that waited for the lag lasted until the
+    /// backup had replayed everything and the ACK saying so had come back; then the backup idled
+    /// until the primary's next entries reached it. The backlog (`backlog(executed:)`) shrinks as
+    /// the backup replays, so a pause ends while the backup still has work; while the primary
+    /// runs the two are about equal.
     @discardableResult
     private func serviceAcks(_ now: UInt64) throws -> UInt64 {
         guard let acks else { return now }
@@ -416,20 +423,17 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
             return now
         }
         note(ack, now: now)
-        guard currentLag > options.lagBound else { return now }
-        let throttled = monotonicNanos()
-        while currentLag > options.lagResume, !finished, self.log != nil {
+        guard backlog > options.lagBound else { return now }
+        let paused = monotonicNanos()
+        while backlog > options.lagResume, !finished, self.log != nil {
             sleepNanos(50_000)
             let t = monotonicNanos()
             checkClock(t)
             try heartbeatIfQuiet(t)
-            if let ack = poll(acks, now: t) { note(ack, now: t) } else {
-                currentLag = lag(executed: acknowledgedExecuted, now: t)
-                try checkBackup(t)
-            }
+            if let ack = poll(acks, now: t) { note(ack, now: t) } else { try checkBackup(t) }
         }
         let resumed = monotonicNanos()
-        stats.throttleNanos += resumed - throttled
+        stats.throttleNanos += resumed - paused
         return resumed
     }
 
@@ -437,9 +441,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         acknowledged = max(acknowledged, ack.received + (options.sabotage.bumpAcknowledged ? 1 : 0))
         releaseHeld(upTo: acknowledged, now: now)
         guard ack.executed > 0 else { return }
-        acknowledgedExecuted = ack.executed
-        currentLag = lag(executed: ack.executed, now: now)
-        if measuring { backupLagMicros.record(currentLag / 1_000) }
+        let lag = lag(executed: ack.executed, now: now)
+        backlog = backlog(executed: ack.executed)
+        if measuring { backupLagMicros.record(lag / 1_000) }
     }
 
     private func releaseHeld(upTo tag: UInt64, now: UInt64) {
@@ -539,7 +543,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         lastHeard = t
         lastFlushed = t
         nextClaimAt = 0
-        currentLag = 0
+        backlog = 0
         aloneSince = nil
         context.network.inheritHistory(by: transfer.record.to, from: side)
         endTransfer(transfer)
@@ -570,6 +574,15 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         guard executed < lastStamped, let sent = published.publishedAt(seq: executed + 1), now > sent else { return 0 }
         let elapsed = now - sent
         return elapsed > options.profile.oneWayLatencyNanos ? elapsed - options.profile.oneWayLatencyNanos : 0
+    }
+
+    /// The backup's backlog: how long the primary ran (its pauses for lag left out) from
+    /// publishing the oldest entry the backup had not replayed, as of an ACK, to its latest flush,
+    /// less the link's one-way latency (the entries in flight, as in the lag). It is at most the
+    /// lag, equal to it while the primary runs, and falls as the backup replays.
+    private func backlog(executed: UInt64) -> UInt64 {
+        guard executed < lastStamped, let running = published.runningSince(seq: executed + 1) else { return 0 }
+        return running > options.profile.oneWayLatencyNanos ? running - options.profile.oneWayLatencyNanos : 0
     }
 
     private func checkClock(_ now: UInt64) {

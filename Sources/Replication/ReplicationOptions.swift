@@ -18,9 +18,11 @@ public struct ReplicationOptions: Sendable {
     /// (`preempt`) and the backup switches at exactly the same instruction. Nil: round robin,
     /// where slices end by instruction count alone.
     public var timesliceNanos: UInt64?
-    /// When the backup's execution lags the primary by more than this, the primary is slowed
-    /// until the lag is back under half of it. Nil: `defaultLagSlackNanos` beyond the link's
-    /// one-way latency (`lagBound`), and back under half the slack beyond it (`lagResume`).
+    /// When the backup's backlog (what the primary executed that the backup has still to replay,
+    /// in the primary's running time, less the link's one-way latency; about the backup's lag
+    /// while the primary runs) exceeds this, the primary pauses until the backlog is back under
+    /// half of it. Nil: `defaultLagSlackNanos` beyond the link's one-way latency (`lagBound`),
+    /// and back under half the slack beyond it (`lagResume`).
     public var lagBoundNanos: UInt64?
     /// The default lag bound's allowance beyond the link's one-way latency, which a backup that
     /// keeps up shows as lag too (an entry is counted from when it was published). Equal
@@ -32,7 +34,7 @@ public struct ReplicationOptions: Sendable {
     public static let defaultLagSlackNanos: UInt64 = 5_000_000
     /// The lag bound in force: `lagBoundNanos`, or the default for the link.
     public var lagBound: UInt64 { lagBoundNanos ?? profile.oneWayLatencyNanos + Self.defaultLagSlackNanos }
-    /// The lag under which a slowed primary goes on. The default keeps the link's one-way latency
+    /// The backlog under which a paused primary goes on. The default keeps the link's one-way latency
     /// out of the halving: halving it too made a slowed primary on `cross-city` wait until the
     /// entries in flight had arrived and been replayed, 5 ms or more per episode: `compute` on
     /// `cross-city` stalled its primary 8.6% of the time (median of 12 rounds of `scripts/reference.sh

@@ -17,6 +17,20 @@ struct FlushHistoryTests {
         #expect(history.publishedAt(seq: 11) == nil, "not published yet")
     }
 
+    @Test("the backlog from an entry counts the time the primary ran, not the time it stood paused")
+    func runningSince() {
+        let history = FlushHistory(capacity: 8)
+        history.record(lastSeq: 3, at: 1_000, pausedNanos: 0)
+        history.record(lastSeq: 6, at: 2_000, pausedNanos: 0)
+        // Paused for 5,000 ns between these two flushes.
+        history.record(lastSeq: 9, at: 8_000, pausedNanos: 5_000)
+        #expect(history.runningSince(seq: 1) == 2_000, "7,000 ns from the first flush to the last, 5,000 of them paused")
+        #expect(history.runningSince(seq: 5) == 1_000)
+        #expect(history.runningSince(seq: 9) == 0)
+        #expect(history.runningSince(seq: 10) == nil, "not published yet")
+        #expect(history.publishedAt(seq: 1) == 1_000, "the lag still counts from the publication time")
+    }
+
     /// Main kept 65,536 per-entry stamps and answered the run's start for anything older, so a
     /// backup 65,536 entries behind looked seconds late and throttled the primary. Past its
     /// capacity the history now answers the oldest time it kept: a lag it can vouch for.
