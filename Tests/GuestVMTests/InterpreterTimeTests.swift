@@ -43,23 +43,24 @@ struct InterpreterTimeTests {
         halt
     """
 
-    @Test("a guest without exits runs in plain slices only, every instruction timed")
+    @Test("a guest without exits is timed in every slice but the short last one")
     func everySliceTimed() throws {
         let machine = try Machine(program: try assemble(Self.quiet))
         var driver = TimingDriver()
-        let summary = try machine.drive(&driver, quantum: 1_000)
-        #expect(driver.time.instructions == summary.totalInstructions)
-        #expect(driver.plainSlices == Int((summary.totalInstructions + 999) / 1_000))
-        #expect(driver.time.nanos > 0)
+        let summary = try machine.drive(&driver, quantum: 10_000)
+        // 60,003 instructions: six slices of 10,000, then 3 (halt), too short to time.
+        #expect(summary.totalInstructions == 60_003)
+        #expect(driver.plainSlices == 6)
+        #expect(driver.time.instructions == 60_000)
         #expect(driver.time.nanosPerInstruction.map { $0 > 0 && $0.isFinite } == true)
     }
 
     @Test("a slice with a clock read in it is not timed; the slices around it are")
     func exitsLeaveSlicesOut() throws {
-        // One `rdclock` in the 3rd slice of 1,000 instructions (at instruction 2,502).
+        // 50,005 instructions in slices of 10,000; the `rdclock` is instruction 25,003, in the third.
         let machine = try Machine(program: try assemble("""
             li r1, 0
-            li r2, 1250
+            li r2, 12500
         .first:
             addi r1, r1, 1
             blt r1, r2, .first
@@ -71,10 +72,10 @@ struct InterpreterTimeTests {
             halt
         """))
         var driver = TimingDriver()
-        let summary = try machine.drive(&driver, quantum: 1_000)
-        let slices = Int((summary.totalInstructions + 999) / 1_000)
-        #expect(driver.plainSlices == slices - 1)
-        #expect(driver.time.instructions == summary.totalInstructions - 1_000)
+        let summary = try machine.drive(&driver, quantum: 10_000)
+        #expect(summary.totalInstructions == 50_005)
+        #expect(driver.plainSlices == 4)
+        #expect(driver.time.instructions == 40_000)
     }
 
     @Test("a driver that does not ask is told nothing")

@@ -38,19 +38,12 @@ struct ResultSetTests {
         let expected = results[1].achievedRate / results[0].achievedRate
         #expect(Double(column("ft_ratio")).map { abs($0 - expected) < 1e-4 } == true, "\(lines[1])\n\(lines[2])")
         #expect(column("divergences") == "0")
-        // Each side's core speed and their ratio: arithmetic again. With clients the FT ratio is
-        // of request rates, which is not read against the cores.
-        let (primaryCore, backupCore) = (Double(column("primary_core_ns")), Double(column("backup_core_ns")))
-        #expect(primaryCore.map { $0 > 0 } == true && backupCore.map { $0 > 0 } == true, "\(lines[2])")
-        if let primaryCore, let backupCore, let ratio = Double(column("core_ratio")) {
-            #expect(abs(ratio - primaryCore / backupCore) < 1e-3)
-        } else {
-            Issue.record("core_ratio missing: \(lines[2])")
+        // kvstore idles between requests: its slices end at `wfi` long before 10,000
+        // instructions, so no slice is timed and the core columns stay empty (the run without
+        // clients below has them).
+        for name in ["primary_core_ns", "backup_core_ns", "core_ratio", "ft_ratio_per_core", "primary_speed_ratio"] {
+            #expect(column(name).isEmpty, "\(name): \(lines[2])")
         }
-        #expect(column("ft_ratio_per_core").isEmpty)
-        let offRow = lines[1].split(separator: ",", omittingEmptySubsequences: false)
-        #expect(Double(String(offRow[ResultSet.runsHeader.firstIndex(of: "primary_core_ns")!])) != nil)
-        #expect(offRow[ResultSet.runsHeader.firstIndex(of: "backup_core_ns")!].isEmpty, "FT off has no backup")
         let curve = set.latencyCSV().split(separator: "\n")
         #expect(curve.count == 1 + 2 * ResultSet.curve.count)
     }
