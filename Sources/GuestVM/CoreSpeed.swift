@@ -3,10 +3,8 @@ import Topology
 /// How fast the calling thread's core runs the guest interpreter: nanoseconds per guest
 /// instruction of the built-in `fib`, run directly (no driver, no log).
 ///
-/// A replicated run measures it on each side's pinned CPU, at its start and its end, so that its
-/// FT ratio can be read against the speed of the two cores it got: on this shared 2-vCPU host
-/// the two vCPUs are not always equally fast (one may share its physical core with another
-/// guest), and a backup on the slower one falls behind for that reason alone.
+/// `ftbench calibrate` reports it. (Replicated runs measured each side's core with it before and
+/// after the run until aa0ef36; they now time the guest itself, `InterpreterTime`.)
 public enum CoreSpeed {
     /// The median of `samples` stretches of `instructions` each (about 0.4 ms apiece here), or
     /// of one run of `fib` to its end if `instructions` is nil. NaN if `fib` cannot be built.
