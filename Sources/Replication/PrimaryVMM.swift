@@ -88,6 +88,9 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     var backupLagMicros = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     /// The backup's backlog from the latest ACK (`backlog(executed:)`): what flow control acts on.
     private var backlog: UInt64 = 0
+    /// When the pause for the backup's backlog under way began (nil: not paused). A heartbeat
+    /// flushed during a pause records it as paused time, or the backlog would count it as run.
+    private var pausedSince: UInt64?
     private(set) var instructionsAtWindowStart: UInt64 = 0
 
     var totalInstructions: UInt64 { machine.totalInstructions }
@@ -342,7 +345,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     private func flush(_ now: UInt64) {
         guard let log, lastStamped < lastSeq else { return }
         log.flush(sentAt: now)
-        published.record(lastSeq: lastSeq, at: now, pausedNanos: stats.throttleNanos)
+        published.record(lastSeq: lastSeq, at: now, pausedNanos: stats.throttleNanos + (pausedSince.map { now > $0 ? now - $0 : 0 } ?? 0))
         lastStamped = lastSeq
         lastFlushed = now
         logRate.record(total: linkBytes, at: now)
@@ -425,6 +428,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         note(ack, now: now)
         guard backlog > options.lagBound else { return now }
         let paused = monotonicNanos()
+        pausedSince = paused
+        defer { pausedSince = nil }
         while backlog > options.lagResume, !finished, self.log != nil {
             sleepNanos(50_000)
             let t = monotonicNanos()
