@@ -74,7 +74,7 @@ struct Run: ParsableCommand {
     /// ends the slice (100 M instructions take 0.1-1 s here).
     static let timesliceCap: UInt64 = 100_000_000
 
-    @Option(help: "Slow the primary while the backup lags more than this (e.g. 100ms); auto: 5 ms beyond the channel profile's one-way latency.")
+    @Option(help: "Pause the primary while the backup's backlog (what it has still to replay, about its lag) exceeds this, until it is under half (e.g. 100ms); auto: 5 ms beyond the channel profile's one-way latency, resuming at 2.5 ms beyond it.")
     var lagBound = "auto"
 
     @Option(parsing: .unconditional, help: "Log ring slots (64 bytes each), a power of two from 64 to 16777216.")
