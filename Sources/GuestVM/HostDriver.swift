@@ -46,33 +46,6 @@ extension HostDriver {
     public mutating func ranPlainSlice(instructions: UInt64, nanos: UInt64) {}
 }
 
-/// Guest instructions and the host time they took inside the interpreter, over a run's plain
-/// slices (`HostDriver.ranPlainSlice`): how fast the core a side ran on executed this guest. A
-/// primary and its backup run the same slices, so the two sides' figures are of the same work.
-public struct InterpreterTime: Equatable, Sendable {
-    public var instructions: UInt64 = 0
-    public var nanos: UInt64 = 0
-
-    public init(instructions: UInt64 = 0, nanos: UInt64 = 0) {
-        self.instructions = instructions
-        self.nanos = nanos
-    }
-
-    public mutating func add(instructions: UInt64, nanos: UInt64) {
-        self.instructions &+= instructions
-        self.nanos &+= nanos
-    }
-
-    public static func + (a: InterpreterTime, b: InterpreterTime) -> InterpreterTime {
-        InterpreterTime(instructions: a.instructions &+ b.instructions, nanos: a.nanos &+ b.nanos)
-    }
-
-    /// ns per guest instruction, or nil with nothing timed.
-    public var nanosPerInstruction: Double? {
-        instructions > 0 ? Double(nanos) / Double(instructions) : nil
-    }
-}
-
 /// What a driven run did.
 public struct RunSummary: Equatable, Sendable {
     /// Instructions retired per vCPU.
@@ -135,7 +108,9 @@ extension Machine {
                 var sliceOutputBytes = 0
                 let cpu = cpus[vcpu]
                 var plain = true  // one run of the interpreter, no driver call inside the slice
-                let sliceStarted = timing ? monotonicNanos() : 0
+                // Only a slice planned long enough to be timed reads the clock.
+                let timed = timing && end > start && end - start >= Self.timedSliceMinimum
+                let sliceStarted = timed ? monotonicNanos() : 0
                 slice: while true {
                     let count = cpu.retired
                     let limit = min(try driver.sliceLimit(vcpu: vcpu, count: count, end: end), end)
@@ -173,7 +148,7 @@ extension Machine {
                         throw fault
                     }
                 }
-                if timing, plain, cpu.retired - start >= Self.timedSliceMinimum {
+                if timed, plain, cpu.retired - start >= Self.timedSliceMinimum {
                     driver.ranPlainSlice(instructions: cpu.retired - start, nanos: monotonicNanos() - sliceStarted)
                 }
             }

@@ -86,7 +86,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     var stats = PrimaryStats()
     var heldOutputs = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .three)
     var backupLagMicros = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-    /// The backup's backlog from the latest ACK (`backlog(executed:)`): what flow control acts on.
+    /// The backup's backlog from the latest ACK (`backupBehind`): what flow control acts on.
     private var backlog: UInt64 = 0
     /// When the pause for the backup's backlog under way began (nil: not paused). A heartbeat
     /// flushed during a pause records it as paused time, or the backlog would count it as run.
@@ -415,7 +415,7 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
     /// and while the primary stands still it falls only as fast as the backup outruns the primary
     /// (it grows if the backup is slower), so a pause that waited for the lag lasted until the
     /// backup had replayed everything and the ACK saying so had come back; then the backup idled
-    /// until the primary's next entries reached it. The backlog (`backlog(executed:)`) shrinks as
+    /// until the primary's next entries reached it. The backlog (`backupBehind`) shrinks as
     /// the backup replays, so a pause ends while the backup still has work; while the primary
     /// runs the two are about equal.
     @discardableResult
@@ -446,8 +446,8 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         acknowledged = max(acknowledged, ack.received + (options.sabotage.bumpAcknowledged ? 1 : 0))
         releaseHeld(upTo: acknowledged, now: now)
         guard ack.executed > 0 else { return }
-        let lag = lag(executed: ack.executed, now: now)
-        backlog = backlog(executed: ack.executed)
+        let (lag, backlog) = backupBehind(executed: ack.executed, now: now)
+        self.backlog = backlog
         if measuring { backupLagMicros.record(lag / 1_000) }
     }
 
@@ -572,22 +572,18 @@ final class PrimaryDriver<Client: ClientLoad>: HostDriver {
         return SideStopped()
     }
 
-    /// The backup's lag: how long the oldest entry it has not yet replayed has been published,
-    /// as of the ACK that reports its progress (so less the ACK's own trip, the profile's one-way
-    /// latency); zero once it has replayed everything published.
-    private func lag(executed: UInt64, now: UInt64) -> UInt64 {
-        guard executed < lastStamped, let sent = published.publishedAt(seq: executed + 1), now > sent else { return 0 }
-        let elapsed = now - sent
-        return elapsed > options.profile.oneWayLatencyNanos ? elapsed - options.profile.oneWayLatencyNanos : 0
-    }
-
-    /// The backup's backlog: how long the primary ran (its pauses for lag left out) from
-    /// publishing the oldest entry the backup had not replayed, as of an ACK, to its latest flush,
-    /// less the link's one-way latency (the entries in flight, as in the lag). It is at most the
-    /// lag, equal to it while the primary runs, and falls as the backup replays.
-    private func backlog(executed: UInt64) -> UInt64 {
-        guard executed < lastStamped, let running = published.runningSince(seq: executed + 1) else { return 0 }
-        return running > options.profile.oneWayLatencyNanos ? running - options.profile.oneWayLatencyNanos : 0
+    /// How far behind the backup is, as of an ACK that says it has executed up to `executed`,
+    /// both less the link's one-way latency (the ACK's trip; the entries in flight):
+    /// - the lag: how long the oldest entry it has not yet replayed has been published; zero once
+    ///   it has replayed everything published;
+    /// - the backlog: how long the primary ran (its pauses for lag left out) from publishing that
+    ///   entry to its latest flush. It is at most the lag, about equal to it while the primary
+    ///   runs, and falls as the backup replays.
+    private func backupBehind(executed: UInt64, now: UInt64) -> (lag: UInt64, backlog: UInt64) {
+        guard executed < lastStamped, let publication = published.publication(of: executed + 1) else { return (0, 0) }
+        let oneWay = options.profile.oneWayLatencyNanos
+        func lessOneWay(_ span: UInt64) -> UInt64 { span > oneWay ? span - oneWay : 0 }
+        return (lessOneWay(now > publication.at ? now - publication.at : 0), lessOneWay(publication.runningSince))
     }
 
     private func checkClock(_ now: UInt64) {

@@ -286,7 +286,7 @@ final class RunResults: @unchecked Sendable {
             f.events += driver.events
             f.transfers += driver.transfers
             f.logRates.append(driver.logRate.bytes)
-            f.interpreterTime[driver.side, default: .init()] = f.interpreterTime[driver.side, default: .init()] + driver.interpreterTime
+            f.interpreterTime[driver.side, default: .init()] += driver.interpreterTime
             if f.instructionsAtWindowStart == nil, driver.startedWindow { f.instructionsAtWindowStart = driver.instructionsAtWindowStart }
         }
     }
@@ -295,7 +295,7 @@ final class RunResults: @unchecked Sendable {
                       takeover: BackupTakeover<Client>, sabotagedSeq: UInt64?, recorded: [LogEntry]?) {
         update { f in
             f.events += events
-            f.interpreterTime[side, default: .init()] = f.interpreterTime[side, default: .init()] + interpreterTime
+            f.interpreterTime[side, default: .init()] += interpreterTime
             f.acksSent += source.acks.acksSent
             if let acks = source.sentAcks { f.ackDeliveries = (f.ackDeliveries ?? []) + acks }
             f.backupReplayed += backup.entriesReplayed
