@@ -110,14 +110,16 @@ let package = Package(
             name: "ftbench", dependencies: ["FTBenchCLI", "CJemalloc"],
             linkerSettings: [.unsafeFlags(staticRuntime)]
         ),
+        // Test scaffolding: scratch paths removed when the test process exits.
+        .target(name: "TestScratch", path: "Tests/TestScratch"),
         .testTarget(name: "GuestVMTests", dependencies: ["GuestVM", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "ChannelMeasurement", "Topology", "CPlatform"]),
-        .testTarget(name: "LogTraceTests", dependencies: ["LogTrace", "LogChannel"]),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Replication", "GuestVM", "LogChannel"]),
-        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Harness"]),
-        .testTarget(name: "FTBenchCLITests", dependencies: ["FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel", "Topology"]),
+        .testTarget(name: "LogTraceTests", dependencies: ["TestScratch", "LogTrace", "LogChannel"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["TestScratch", "Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
+        .testTarget(name: "HarnessTests", dependencies: ["TestScratch", "Harness", "Replication", "GuestVM", "LogChannel"]),
+        .testTarget(name: "ReportingTests", dependencies: ["TestScratch", "Reporting", "Harness"]),
+        .testTarget(name: "FTBenchCLITests", dependencies: ["TestScratch", "FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel", "Topology"]),
         .executableTarget(
             name: "GuestVMBenchmarks",
             dependencies: [

@@ -4,6 +4,7 @@ import GuestVM
 import LogChannel
 import LogTrace
 import Testing
+import TestScratch
 
 @testable import FTBenchCLI
 
@@ -49,7 +50,7 @@ struct CommandLineTests {
     }
 
     func temporaryFile(_ contents: [UInt8], name: String) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-\(UUID().uuidString)-\(name)")
+        let url = URL(fileURLWithPath: Scratch.path("file", suffix: "-" + name))
         try Data(contents).write(to: url)
         return url.path
     }
@@ -237,7 +238,7 @@ struct CommandLineTests {
 
     @Test("run writes a whole result set and prints a summary")
     func runWritesResults() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-run-\(UUID().uuidString)").path
+        let dir = Scratch.path("run")
         let result = try ftbench("run", "--workload", "kvstore", "--rate", "5000", "--duration", "0.3", "--warmup", "0.1",
                                  "--profile", "loopback", "--no-calibration", "--failure-timeout", "10s", "--output", dir, "--name", "cli", "--repeat", "1")
         #expect(result.status == 0, "\(result.stderr)")
@@ -260,7 +261,7 @@ struct CommandLineTests {
     /// ratio.
     @Test("run places sides on node 0, records it, and flags both sides on one CPU as oversubscribed")
     func placement() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-pl-\(UUID().uuidString)").path
+        let dir = Scratch.path("pl")
         let result = try ftbench("run", "--workload", "loop", "--define", "ITERATIONS=2000000", "--ft", "both", "--duration", "0.2", "--warmup", "0",
                                  "--profile", "loopback", "--no-calibration", "--failure-timeout", "10s", "--primary-node", "0", "--backup-node", "0",
                                  "--primary-cpus", "0", "--backup-cpus", "0", "--output", dir, "--name", "pl", "--repeat", "1")
@@ -283,7 +284,7 @@ struct CommandLineTests {
     /// and the summary, switches counted under timeslice and none under round robin.
     @Test("run --interleaving runs each mode as its own scenario")
     func interleavingModes() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-il-\(UUID().uuidString)").path
+        let dir = Scratch.path("il")
         let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "roundrobin,timeslice:20us,uni,free,recorded",
                                  "--ft", "on", "--duration", "5", "--warmup", "0", "--profile", "loopback", "--no-calibration",
                                  "--failure-timeout", "10s", "--output", dir, "--name", "il", "--repeat", "1")
@@ -310,7 +311,7 @@ struct CommandLineTests {
     /// FT-on backup replays it.
     @Test("run --interleaving recorded serves a guest with DMA, a timer and wfi")
     func recordedDevices() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-rd-\(UUID().uuidString)").path
+        let dir = Scratch.path("rd")
         let result = try ftbench("run", "--workload", "kvstore-split", "--define", "REQUESTS=150", "--interleaving", "recorded", "--ft", "both",
                                  "--rate", "1000", "--duration", "20", "--warmup", "0", "--profile", "lan", "--no-calibration",
                                  "--failure-timeout", "10s", "--output", dir, "--name", "rd", "--repeat", "1")
@@ -331,7 +332,7 @@ struct CommandLineTests {
     /// twin, in runs.csv and, with its interval, in summary.csv.
     @Test("free_ratio pairs each fixed-work row with its free FT-off twin of the same round")
     func freeRatio() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-fr-\(UUID().uuidString)").path
+        let dir = Scratch.path("fr")
         let result = try ftbench("run", "--workload", "partitioned", "--vcpus", "2", "--interleaving", "free,recorded,roundrobin",
                                  "--ft", "off", "--duration", "5", "--warmup", "0", "--no-calibration", "--primary-cpus", "0-1",
                                  "--output", dir, "--name", "fr", "--repeat", "2")
@@ -430,7 +431,7 @@ struct CommandLineTests {
     }
 
     static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-run-\(UUID().uuidString)").path
+        Scratch.path("run")
     }
 
     /// Main threw away every completed scenario when one failed, and skipped the rest.

@@ -4,6 +4,7 @@ import GuestVM
 import LogChannel
 import Replication
 import Testing
+import TestScratch
 
 @Suite("ResultSet")
 struct ResultSetTests {
@@ -73,7 +74,7 @@ struct ResultSetTests {
 
     @Test("a result set is written whole, into a folder that appears only when complete")
     func atomicWrite() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-results-\(UUID().uuidString)").path
+        let dir = Scratch.path("results")
         let set = ResultSet(results: [try Self.result(ft: true)], meta: .init(commandLine: ["test"], calibration: nil))
         let folder = try set.write(into: dir, name: "unit")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
@@ -135,7 +136,7 @@ struct ResultSetDefectTests {
     }
 
     static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-results-\(UUID().uuidString)").path
+        Scratch.path("results")
     }
 
     @Test("values are written exactly: no rounding of rates, bandwidths, jitter or ACK intervals")

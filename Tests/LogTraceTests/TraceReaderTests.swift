@@ -2,11 +2,12 @@ import Foundation
 import LogChannel
 import LogTrace
 import Testing
+import TestScratch
 
 /// A trace of `count` heartbeats (seq 1...count) and an end-of-log entry, written by
 /// `TraceWriter`; `seqs` overrides the sequence numbers the writer is given.
 func writeTrace(count: Int = 20, seqs: [UInt64]? = nil, traceID: UInt64 = 7, endOfLog: Bool = true) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-\(UUID().uuidString).fttrace").path
+    let path = Scratch.path("trace", suffix: ".fttrace")
     let header = TraceHeader(isaVersion: 1, vcpus: 1, memorySize: 1 << 20, quantum: 1_000, seed: 3, programHash: 0xfeed,
                              recordedAt: 1, traceID: traceID, ftbenchVersion: "test", buildRevision: "none",
                              programName: "test", channelProfile: "lan", ackPolicy: "every")

@@ -5,9 +5,10 @@ import LogChannel
 import LogTrace
 import Replication
 import Testing
+import TestScratch
 
 func temporaryTracePath() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-\(UUID().uuidString).fttrace").path
+    Scratch.path("trace", suffix: ".fttrace")
 }
 
 /// Runs `program` replicated for `duration`, recording the backup's log; returns the trace's

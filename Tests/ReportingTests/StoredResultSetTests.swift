@@ -4,6 +4,7 @@ import GuestVM
 import Replication
 @testable import Reporting
 import Testing
+import TestScratch
 
 @Suite("StoredResultSet")
 struct StoredResultSetTests {
@@ -18,7 +19,7 @@ struct StoredResultSetTests {
     }
 
     static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-reporting-\(UUID().uuidString)").path
+        Scratch.path("reporting")
     }
 
     @Test("a written set reads back: meta.json, every row and each row's whole latency histogram")

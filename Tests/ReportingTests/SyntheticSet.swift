@@ -1,5 +1,6 @@
 import Foundation
 @testable import Harness
+import TestScratch
 
 /// A result set written from chosen figures, as `ResultSet.write` lays one out, for tests of
 /// the reader, the charts and the comparison that need exact, known values.
@@ -29,7 +30,7 @@ struct SyntheticSet {
     }
 
     func write() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ftbench-synthetic-\(UUID().uuidString)").path
+        let dir = Scratch.path("synthetic")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var meta = ResultSet.Meta(commandLine: ["ftbench", "suite", "synthetic"], calibration: nil, planned: rows.count, complete: complete)
         meta.scenariosRun = rows.count
