@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "LogChannelTests", dependencies: ["LogChannel", "ChannelMeasurement", "Topology", "CPlatform"]),
         .testTarget(name: "LogTraceTests", dependencies: ["TestScratch", "LogTrace", "LogChannel"]),
         .testTarget(name: "ReplicationTests", dependencies: ["TestScratch", "Replication", "Harness", "GuestVM", "LogChannel", "LogTrace", "Topology"]),
-        .testTarget(name: "HarnessTests", dependencies: ["TestScratch", "Harness", "Replication", "GuestVM", "LogChannel"]),
+        .testTarget(name: "HarnessTests", dependencies: ["TestScratch", "Harness", "Replication", "GuestVM", "LogChannel", "ChannelMeasurement"]),
         .testTarget(name: "ReportingTests", dependencies: ["TestScratch", "Reporting", "Harness"]),
         .testTarget(name: "FTBenchCLITests", dependencies: ["TestScratch", "FTBenchCLI", "Harness", "GuestVM", "LogTrace", "LogChannel", "Topology"]),
         .executableTarget(

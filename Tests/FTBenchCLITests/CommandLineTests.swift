@@ -520,6 +520,16 @@ struct CommandLineTests {
         for name in ["floor_p50", "raw_rt8_p50", "raw_rt64_p50", "raw_batched64", "path_rt8_p50", "path_rt64_p50", "path_batched64"] {
             #expect((figures[name] ?? 0) > 0, "\(name) in \(result.stdout)")
         }
+        // Each channel figure with the floor just before and just after it, chained: one
+        // measurement's floor after is the next one's before.
+        let measured = ["raw_rt8", "raw_rt64", "raw_single64", "raw_batched64", "path_rt8", "path_rt64", "path_batched64"]
+        for name in measured {
+            #expect((figures["\(name)_floor_before"] ?? 0) > 0 && (figures["\(name)_floor_after"] ?? 0) > 0, "\(name) in \(result.stdout)")
+        }
+        #expect(figures["raw_rt8_floor_before"] == figures["floor_p50"])
+        for (earlier, later) in zip(measured, measured.dropFirst()) {
+            #expect(figures["\(earlier)_floor_after"] == figures["\(later)_floor_before"])
+        }
     }
 
     /// `exec` is parsed by its own parser on the fast start-up path; help and errors must still

@@ -212,7 +212,8 @@ def summarise(rows, paths, sections, programs, revision):
             return values(rows, "channel", work, engine)
         lines += ["## Logging channel", "",
                   "Round trips: p50 of 64-round-trip group means, ns; throughput: 64-byte entries in batches of 64, M/s. "
-                  "Each process measures its own floor (one cache line bounced between the two pinned cores). "
+                  "Each process measures its own floor (one cache line bounced between the two pinned cores), and again after "
+                  "every measurement, so each figure has the floor just before and just after it (peers.csv). "
                   "The production path's sizes are payloads (8 bytes fill one slot with the entry's headers, 64 take two); "
                   "its throughput is of 8-byte-payload entries.", "",
                   "| measurement | floor | 8-byte round trip | 64-byte round trip | batched 64-byte M/s |", "| --- | ---: | ---: | ---: | ---: |"]
@@ -228,12 +229,29 @@ def summarise(rows, paths, sections, programs, revision):
         lines.append("")
         ft = c("raw_rt8_p50", "ftbench")
         if ft:
-            above8 = [a - f for a, f in zip(ft, c("floor_p50", "ftbench"))]
-            above64 = [a - f for a, f in zip(c("raw_rt64_p50", "ftbench"), c("floor_p50", "ftbench"))]
+            # Each round trip against the floor around it (the mean of the floors measured just
+            # before and just after it), where the binary prints them; else the process's floor.
+            def own_floor(key):
+                before, after = c(f"{key}_floor_before", "ftbench"), c(f"{key}_floor_after", "ftbench")
+                return [(b + a) / 2 for b, a in zip(before, after)] if before and after else c("floor_p50", "ftbench")
+            above8 = [a - f for a, f in zip(ft, own_floor("raw_rt8"))]
+            above64 = [a - f for a, f in zip(c("raw_rt64_p50", "ftbench"), own_floor("raw_rt64"))]
             best_cpp = [max(a, b) for a, b in zip(c("cached_batched64", "c++"), c("boost_batched64", "c++"))]
             ratio = [a / b for a, b in zip(c("raw_batched64", "ftbench"), best_cpp)]
             lines += [f"- ftbench raw ring above its floor: 8-byte {interval_text(above8, 1)} ns, 64-byte {interval_text(above64, 1)} ns (target: at most 25).",
-                      f"- batched 64-byte throughput / the best C++ ring of the same round: {interval_text(ratio, 2)} (target: at least 1.1).", ""]
+                      f"- batched 64-byte throughput / the best C++ ring of the same round: {interval_text(ratio, 2)} (target: at least 1.1)."]
+            moved, total = [], 0
+            for (r, section, work, engine, _, before) in rows:
+                if section == "channel" and work.endswith("_floor_before"):
+                    name = work[:-len("_floor_before")]
+                    after = next(v for (r2, s2, w2, e2, _, v) in rows if (r2, s2, w2, e2) == (r, section, f"{name}_floor_after", engine))
+                    total += 1
+                    if max(before, after) > 1.25 * min(before, after):
+                        moved.append(f"{name} ({engine}, round {r}: {before:.0f} -> {after:.0f} ns)")
+            if total:
+                lines.append(f"- floor brackets: the floor moved by more than a quarter across {len(moved)} of {total} measurements"
+                             + (f" (the placement moved: {', '.join(moved)})" if moved else "") + ".")
+            lines.append("")
     if "startup" in sections:
         lines += ["## Start-up: whole-process wall time, ms (median of 20 runs per round)", "",
                   "| command | ms |", "| --- | ---: |",

@@ -236,13 +236,26 @@ int main(int argc, char** argv) {
     if (argc != 5) { fprintf(stderr, "usage: rings CPU0 CPU1 SAMPLES ENTRIES\n"); return 64; }
     int cpu0 = atoi(argv[1]), cpu1 = atoi(argv[2]), samples = atoi(argv[3]);
     long entries = atol(argv[4]);
-    auto show = [](const char* name, Percentiles p) { printf("%s_p50 %.1f\n%s_p99 %.1f\n", name, p.p50, name, p.p99); };
+    // The floor again after each measurement (a tenth of the samples, at least 50), so that each
+    // figure is printed with the floor just before and just after it, as `ftbench calibrate`
+    // does: the host moves the two vCPUs between placements while a process runs.
+    double last = 0;
+    auto bracket = [&](const char* name) {
+        double after = floorRoundTrip(cpu0, cpu1, std::max(50, samples / 10)).p50;
+        printf("%s_floor_before %.1f\n%s_floor_after %.1f\n", name, last, name, after);
+        last = after;
+    };
+    auto show = [&](const char* name, Percentiles p) {
+        printf("%s_p50 %.1f\n%s_p99 %.1f\n", name, p.p50, name, p.p99);
+        if (strcmp(name, "floor") == 0) last = p.p50; else bracket(name);
+    };
+    auto showRate = [&](const char* name, double perSecond) { printf("%s %.1f\n", name, perSecond / 1e6); bracket(name); };
     show("floor", floorRoundTrip(cpu0, cpu1, samples));
     show("cached_rt8", roundTrip<CachedQueue>(8, cpu0, cpu1, samples));
     show("cached_rt64", roundTrip<CachedQueue>(56, cpu0, cpu1, samples));
     show("boost_rt8", roundTrip<BoostQueue<8>>(8, cpu0, cpu1, samples));
     show("boost_rt64", roundTrip<BoostQueue<64>>(64, cpu0, cpu1, samples));
-    printf("cached_batched64 %.1f\n", throughput<CachedQueue>(56, cpu0, cpu1, entries, 64) / 1e6);
-    printf("boost_batched64 %.1f\n", throughput<BoostQueue<64>>(64, cpu0, cpu1, entries, 64) / 1e6);
+    showRate("cached_batched64", throughput<CachedQueue>(56, cpu0, cpu1, entries, 64));
+    showRate("boost_batched64", throughput<BoostQueue<64>>(64, cpu0, cpu1, entries, 64));
     return 0;
 }
