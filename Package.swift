@@ -69,7 +69,18 @@ let package = Package(
                 // With the copies every handler ends in its own indirect jump (50 of them, from
                 // 1), which took fib from 1.25 to 1.13 and sieve from 1.60 to 1.42 ns/instruction
                 // here; see docs/INTERPRETER.md.
-                .unsafeFlags(["-Xllvm", "-tail-dup-size=6"]),
+                //
+                // Every block that is not fallen into (each handler's start) aligned to 32 bytes,
+                // and every function to 64, so that the interpreter's machine code lies the same
+                // way whatever else the binary holds. Without it, changes elsewhere moved
+                // `execute` and its handlers against cache-line and fetch boundaries, and that
+                // alone moved programs by up to 20% (a calibrate change in Harness: fib 1.17 and
+                // hash-rem 1.15 of the build before, the interpreter's code untouched). With it,
+                // the same two builds disassemble to the same `execute`, and each program ran
+                // within the rounds' spread of the other
+                // (results/reference/interpreter-ab-d59c846-block-alignment.md;
+                // docs/INTERPRETER.md, "What is left").
+                .unsafeFlags(["-Xllvm", "-tail-dup-size=6", "-Xllvm", "-align-all-nofallthru-blocks=5", "-Xllvm", "-align-all-functions=6"]),
                 // Optimised in debug builds too: the tests then exercise the interpreter that
                 // ships, and the litmus tests need its timing (unoptimised, ~29 ns per guest
                 // instruction, a store has drained from the store buffer before the next load
