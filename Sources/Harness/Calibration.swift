@@ -19,18 +19,16 @@ public struct Calibration: Sendable {
     public var brackets: [FloorBracket] = []
 
     /// The cache-line floor (p50) just before and just after one measurement. The host moves the
-    /// two vCPUs between placements while a process runs: here the floor has been 62-70 ns and
-    /// 305-330 ns, and once a raw ring round trip of 82 ns came out of a process whose floor,
-    /// measured first, was 69 ns (the next two minutes gave 190-212 ns). A figure is comparable
-    /// with its floor only if the floor held around it.
+    /// two vCPUs between placements while a process runs: in one peers run here the processes'
+    /// floors were 29, 62-68 and 315-334 ns, and the ring's 8-byte round trip 82, 209-221 and
+    /// 719-726 ns in them (results/reference/peers-20261129T052147Z). A figure is comparable with
+    /// its floor only if the floor held around it.
     public struct FloorBracket: Sendable {
         public var name: String
         public var before: Double
         public var after: Double
         /// The floor changed by more than a quarter across the measurement: the placement moved.
         public var moved: Bool { max(before, after) > 1.25 * min(before, after) }
-        /// What to compare the figure with: the mean of the two.
-        public var floor: Double { (before + after) / 2 }
     }
 
     /// Round trips and batched throughput through `ProductionPath` (encode, checksum, ACK on

@@ -15,7 +15,6 @@ struct CalibrationTests {
         #expect(!Calibration.FloorBracket(name: "raw_rt8", before: 66, after: 82).moved)
         #expect(Calibration.FloorBracket(name: "raw_rt8", before: 66, after: 83).moved)
         #expect(Calibration.FloorBracket(name: "raw_rt8", before: 310, after: 66).moved)
-        #expect(Calibration.FloorBracket(name: "raw_rt8", before: 29, after: 69).floor == 49)
     }
 
     @Test("the report shows each figure's floor bracket and says when the placement moved")
