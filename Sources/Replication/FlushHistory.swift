@@ -49,8 +49,10 @@ final class FlushHistory {
         count += 1
     }
 
-    /// When `seq` was published (as `publishedAt`) and how long the primary ran since, pauses
-    /// left out, to its latest flush (as `runningSince`), from one search. Nil if no flush has
+    /// When `seq` was published (`at`: the time of the first retained flush that covered it, the
+    /// oldest retained flush's time if `seq` is older than every record) and how long the primary
+    /// ran since, pauses left out, to its latest flush (`runningSince`: the backlog of a backup
+    /// whose next entry is `seq`, in the primary's time), from one search. Nil if no flush has
     /// covered `seq` yet.
     func publication(of seq: UInt64) -> (at: UInt64, runningSince: UInt64)? {
         guard let first = record(covering: seq) else { return nil }
@@ -58,16 +60,6 @@ final class FlushHistory {
         let end = times[newest] &- paused[newest], start = times[first] &- paused[first]
         return (times[first], end > start ? end - start : 0)
     }
-
-    /// How long the primary ran, pauses left out, from publishing `seq` to its latest flush: the
-    /// backlog of a backup whose next entry is `seq`, in the primary's time. Nil if no flush has
-    /// covered `seq` yet.
-    func runningSince(seq: UInt64) -> UInt64? { publication(of: seq)?.runningSince }
-
-    /// When `seq` was published: the time of the first retained flush that covered it; the
-    /// oldest retained flush's time if `seq` is older than every record; nil if no flush has
-    /// covered it yet.
-    func publishedAt(seq: UInt64) -> UInt64? { publication(of: seq)?.at }
 
     /// The slot of the first retained flush that covered `seq` (the oldest if `seq` is older than
     /// every record), or nil if none has.

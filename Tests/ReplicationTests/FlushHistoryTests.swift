@@ -47,3 +47,9 @@ struct FlushHistoryTests {
         #expect(history.publishedAt(seq: 800_000) == 1_000_000_000 + 199_999 * 1_000)
     }
 }
+
+/// The two halves of `publication(of:)`, which is all the primary asks, by name.
+extension FlushHistory {
+    func publishedAt(seq: UInt64) -> UInt64? { publication(of: seq)?.at }
+    func runningSince(seq: UInt64) -> UInt64? { publication(of: seq)?.runningSince }
+}
